@@ -1,0 +1,3 @@
+"""lvsd: a health-checking director daemon for Linux Virtual Server (IPVS)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Configuration: read ldirectord.cf (and later YAML, lvs.cf) into immutable values."""

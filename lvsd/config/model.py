@@ -1,0 +1,190 @@
+"""The configuration model: what a director is asked to do, as immutable values.
+
+Every reader (ldirectord.cf today; YAML and piranha lvs.cf later) produces a
+:class:`Config`. Values here are *effective* values, already resolved the way
+ldirectord resolves them (per-virtual over global, the checktimeout /
+negotiatetimeout mutual fallback, service derived from the port), so the rest
+of lvsd never has to know where a value came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from lvsd.config.errors import Diagnostic
+
+Protocol = Literal["tcp", "udp", "sctp", "fwm"]
+Forward = Literal["gate", "masq", "ipip"]
+CheckType = Literal["connect", "negotiate", "ping", "external", "external-perl", "on", "off"]
+EmailStatus = Literal["starting", "running", "stopping", "reloading"]
+
+# emailalertstatus: the daemon states in which alerts are sent ("all" = every one).
+ALL_EMAIL_STATUSES: frozenset[EmailStatus] = frozenset(
+    ("starting", "running", "stopping", "reloading"))
+
+DEFAULT_CHECKTIMEOUT = 5.0
+DEFAULT_NEGOTIATETIMEOUT = 30.0
+DEFAULT_CHECKINTERVAL = 10.0
+DEFAULT_LOGFILE = "/var/log/ldirectord.log"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where a value was written: file, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fallback:
+    """The server that takes a service's traffic when no real server is up."""
+
+    ip: str
+    port: int  # already resolved: the virtual's port when the config omits it
+    forward: Forward = "gate"
+
+    def __str__(self) -> str:
+        return f"{_host(self.ip)}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealServer:
+    """One `real=` entry of a virtual service (one address of a range)."""
+
+    ip: str  # address literal, IPv6 without brackets
+    port: int  # 0 when the config omits it (fwmark services)
+    forward: Forward
+    weight: int = 1
+    request: str | None = None  # per-real override of the virtual's request
+    receive: str | None = None  # per-real override of the virtual's receive
+    lower: int = 0  # l: threshold (ipvsadm -y)
+    upper: int = 0  # u: threshold (ipvsadm -x)
+    where: Location | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.ip, self.port)
+
+    def __str__(self) -> str:
+        return f"{_host(self.ip)}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VirtualService:
+    """One `virtual=` block with every value resolved."""
+
+    protocol: Protocol
+    ip: str | None  # None for fwmark services
+    port: int  # 0 for fwmark services
+    fwmark: int | None = None
+    ipv6: bool = False
+    reals: tuple[RealServer, ...] = ()
+    scheduler: str = "wrr"
+    persistent: int | None = None  # seconds; None = not persistent
+    netmask: str | None = None  # persistence netmask (v4 dotted quad or v6 prefix length)
+    checktype: CheckType = "negotiate"
+    connects_per_negotiate: int | None = None  # checktype=N (combined mode)
+    service: str = "none"  # the negotiate protocol (http, https, none, ...)
+    request: str = "/"
+    receive: str = ""
+    virtualhost: str | None = None
+    httpmethod: str = "GET"
+    checkport: int | None = None
+    checktimeout: float = DEFAULT_CHECKTIMEOUT
+    negotiatetimeout: float = DEFAULT_NEGOTIATETIMEOUT
+    checkinterval: float = DEFAULT_CHECKINTERVAL
+    failurecount: int = 1
+    quiescent: bool = False
+    cleanstop: bool = True
+    fallback: Fallback | None = None
+    # Added with the ldirectord.cf reader; effective values (virtual, else global).
+    checkcount: int = 1  # ping attempts (deprecated in ldirectord)
+    checkcommand: str = "/bin/true"  # external / external-perl
+    login: str = ""  # explicit service=ftp / sip lines set ldirectord's defaults here
+    passwd: str = ""
+    database: str = ""
+    secret: str = ""  # radius
+    load: str | None = None  # parsed but never used, as in ldirectord
+    schedflags: str | None = None  # ipvsadm -b
+    ops: bool = False  # one-packet scheduling, udp only (ipvsadm -o)
+    fallbackcommand: str | None = None  # run as "CMD start|stop VIP:PORT PROTO"
+    emailalert: str = ""  # recipients; "" = no alerts
+    emailalertfreq: int = 0  # resend interval in seconds; 0 = never
+    emailalertstatus: frozenset[EmailStatus] = ALL_EMAIL_STATUSES
+    smtp: str | None = None  # None = local mailer
+    monitorfile: str | None = None  # per-check log; lvsd creates it, the reader does not
+    servicename: str | None = None  # email subject / body only
+    comment: str | None = None  # email body only
+    where: Location | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """Identity: (protocol, address, port), or ("fwm", af, mark) for fwmark."""
+        if self.fwmark is not None:
+            return ("fwm6" if self.ipv6 else "fwm", "", self.fwmark)
+        assert self.ip is not None
+        return (self.protocol, self.ip, self.port)
+
+    @property
+    def label(self) -> str:
+        """How ldirectord names the virtual in add/delete lines: VIP:PORT or the mark."""
+        if self.fwmark is not None:
+            return str(self.fwmark)
+        assert self.ip is not None
+        return f"{_host(self.ip)}:{self.port}"
+
+    @property
+    def ident(self) -> str:
+        """How ldirectord names the virtual in soft-failure lines: tcp:VIP:PORT or fwm:MARK."""
+        if self.fwmark is not None:
+            return f"{'fwm6' if self.ipv6 else 'fwm'}:{self.fwmark}"
+        return f"{self.protocol}:{self.label}"
+
+    def __str__(self) -> str:
+        return f"{self.protocol.upper()} {self.label} {self.scheduler}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A whole configuration file, ready to run."""
+
+    path: str  # absolute path of the file it was read from
+    virtuals: tuple[VirtualService, ...] = ()
+    logfile: str = DEFAULT_LOGFILE
+    checkinterval: float = DEFAULT_CHECKINTERVAL
+    cleanstop: bool = True
+    autoreload: bool = False
+    readdquiescent: bool = False
+    supervised: bool = False
+    maintenancedir: str | None = None
+    # Added with the ldirectord.cf reader: globals that no virtual carries.
+    fork: bool = False  # accepted for compatibility; lvsd checks every real on its own
+    callback: str | None = None  # run as "PATH CONFIGFILE" when the file changes
+    execute: tuple[str, ...] = ()  # other config files to run alongside, in order
+    emailalertfrom: str | None = None
+    # Global defaults also carried by every virtual (kept for virtual-less configs).
+    fallbackcommand: str | None = None
+    emailalert: str = ""
+    emailalertfreq: int = 0
+    emailalertstatus: frozenset[EmailStatus] = ALL_EMAIL_STATUSES
+    smtp: str | None = None
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
+
+    @property
+    def name(self) -> str:
+        """The config's basename, as ldirectord's log prefix and PID file use it."""
+        return self.path.rsplit("/", 1)[-1]
+
+    def summary(self) -> str:
+        reals = sum(len(v.reals) for v in self.virtuals)
+        return f"{len(self.virtuals)} virtual services, {reals} real servers"
