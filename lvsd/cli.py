@@ -139,6 +139,11 @@ def _run_daemon(paths: Paths, debug: bool, ready_fd: int | None) -> int:
         daemon = Daemon(paths.config, backend, state_file=paths.statefile, on_ready=on_ready, sink_factory=sink)
         try:
             return await daemon.run()
+        except Exception:  # last resort: say why the director stopped, then exit non-zero
+            import traceback
+
+            log.get().critical("daemon.crash", msg=f"lvsd stopped by an internal error:\n{traceback.format_exc()}")
+            return EXIT_FAIL
         finally:
             backend.close()
 
@@ -152,13 +157,14 @@ def _run_daemon(paths: Paths, debug: bool, ready_fd: int | None) -> int:
 
 
 def _install_loop() -> None:
-    if os.environ.get("LVSD_LOOP", "uvloop") == "uvloop":
-        try:
-            import uvloop
+    """The stdlib event loop, on purpose.
 
-            uvloop.install()
-        except ImportError:
-            pass
+    uvloop cannot carry the IPVS netlink socket: its datagram transport
+    refuses any family but AF_INET/AF_INET6/AF_UNIX ("cannot open a UDP
+    handle, invalid family 16"), and pyroute2's async socket is built on
+    that transport. Measured in the lab; see the issue notes.
+    """
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
 
 
 def _remove_own_pidfile(paths: Paths) -> None:

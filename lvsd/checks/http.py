@@ -22,7 +22,7 @@ MAX_BODY = 4 * 1024 * 1024  # enough for any health page; a larger body is read 
 
 def url_for(spec: CheckSpec) -> str:
     if "http://" in spec.request or "https://" in spec.request:
-        return spec.request
+        return spec.request.lstrip("/")  # the config layer adds ldirectord's leading '/'; an absolute URL drops it
     scheme = "https" if spec.service == "https" else "http"
     host = f"[{spec.host}]" if ":" in spec.host else spec.host
     return f"{scheme}://{host}:{spec.port}/{spec.request.lstrip('/')}"

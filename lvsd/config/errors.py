@@ -25,6 +25,8 @@ class Diagnostic:
     severity: Severity = "error"
 
     def format(self) -> str:
+        if self.line <= 0:  # about the whole file (missing, unreadable)
+            return f"{self.file}: {self.severity}: {self.message}"
         head = f"{self.file}:{self.line}:{self.col}: {self.severity}: {self.message}"
         if not self.source:
             return head

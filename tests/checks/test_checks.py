@@ -145,7 +145,7 @@ async def test_http_host_header_is_the_real_ip_or_virtualhost(web_server):
 
 async def test_http_absolute_url_request_is_used_as_is(web_server):
     port, seen = web_server
-    r = await run_check(http(9, request=f"http://127.0.0.1:{port}/health"))
+    r = await run_check(http(9, request=f"/http://127.0.0.1:{port}/health"))
     assert r.ok and seen["path"] == "/health"
 
 

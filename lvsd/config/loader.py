@@ -1,0 +1,56 @@
+"""The one way to load a config file; start, reload and check-config all call :func:`load`.
+
+``load`` reads the file, makes its path absolute (ldirectord chdirs to / as a
+daemon, so a relative path made every reload fail; reference §5.1.2), decodes
+it as UTF-8 and hands it to the reader chosen by the file name. Every failure,
+including a missing file or undecodable bytes, is a :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from lvsd.config import ldirectord
+from lvsd.config.errors import ConfigError, Diagnostic
+from lvsd.config.model import Config
+
+Reader = Callable[[str, str], Config]
+
+# Extension -> reader. Anything not listed is ldirectord.cf (its files have any name).
+READERS: dict[str, Reader] = {}
+
+
+def _reader(path: str) -> Reader:
+    ext = os.path.splitext(path)[1].lower()
+    return READERS.get(ext, lambda text, p: ldirectord.parse(text, p))
+
+
+def _fail(path: str, message: str, line: int = 0, col: int = 0, source: str = "") -> ConfigError:
+    return ConfigError([Diagnostic(file=path, line=line, col=col, message=message,
+                                   source=source)])
+
+
+def load(path: str) -> Config:
+    """Read and parse the config file at ``path``; raise ConfigError with every problem."""
+    path = os.path.abspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise _fail(path, "config file not found") from None
+    except IsADirectoryError:
+        raise _fail(path, "cannot read config file: it is a directory") from None
+    except OSError as exc:
+        raise _fail(path, f"cannot read config file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        end = data.find(b"\n", exc.start)
+        shown = data[start:end if end >= 0 else len(data)].decode("utf-8", "replace")
+        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1
+        raise _fail(path, f"invalid UTF-8: byte 0x{data[exc.start]:02X} cannot be decoded "
+                    "(save the file as UTF-8)", line, col, shown.rstrip("\r")) from None
+    return _reader(path)(text, path)
