@@ -188,11 +188,11 @@ class Daemon:
             return None
         if self.scheduler.jobs.get(key) is None or self.scheduler.jobs[key].spec != ev.spec:
             return None  # a result of a check the last reload replaced
-        v, r = self.d.members[key]  # type: ignore[index]
-        self.results[key] = ev.result  # type: ignore[index]
-        old = self.health.get(key, Health())  # type: ignore[call-overload]
+        v, r = self.d.members[key]
+        self.results[key] = ev.result
+        old = self.health.get(key, Health())
         new, tr = observe(old, ev.result.ok, ev.result.message, time.monotonic(), failurecount=v.failurecount)
-        self.health[key] = new  # type: ignore[index]
+        self.health[key] = new
         if tr is None:
             return None
         fields = {"virtual": v.label, "real": str(r), "reason": ev.result.message}
@@ -203,7 +203,7 @@ class Daemon:
             self.log.info("real.reset", msg=logtext.reset_failures(v, r), **fields)
             return None
         self.log.info(f"real.{tr.kind}", check=ev.spec.describe() if ev.spec else "", **fields)
-        return key  # type: ignore[return-value]
+        return key
 
     async def _initial_round(self) -> Event | None:
         """Collect first results until every check has reported (or its deadline passed)."""

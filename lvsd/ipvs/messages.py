@@ -35,7 +35,7 @@ FORWARD_CODES = {"masq": FWD_MASQ, "ipip": FWD_TUNNEL, "gate": FWD_DROUTE}
 FORWARD_NAMES = {v: k for k, v in FORWARD_CODES.items()}
 
 
-class _stats(nla):
+class _stats(nla):  # type: ignore[misc]  # pyroute2 is untyped
     nla_map = (
         ("IPVS_STATS_ATTR_UNSPEC", "none"),
         ("IPVS_STATS_ATTR_CONNS", "uint32"),
@@ -51,7 +51,7 @@ class _stats(nla):
     )
 
 
-class ipvs_msg(genlmsg):
+class ipvs_msg(genlmsg):  # type: ignore[misc]  # pyroute2 is untyped
     """A message of the kernel's "IPVS" generic-netlink family."""
 
     prefix = "IPVS_CMD_ATTR_"
@@ -65,7 +65,7 @@ class ipvs_msg(genlmsg):
         ("IPVS_CMD_ATTR_TIMEOUT_UDP", "uint32"),
     )
 
-    class service(nla):
+    class service(nla):  # type: ignore[misc]  # pyroute2 is untyped
         prefix = "IPVS_SVC_ATTR_"
         nla_map = (
             ("IPVS_SVC_ATTR_UNSPEC", "none"),
@@ -83,13 +83,13 @@ class ipvs_msg(genlmsg):
             ("IPVS_SVC_ATTR_STATS64", "hex"),
         )
 
-        class flags(nla):
+        class flags(nla):  # type: ignore[misc]  # pyroute2 is untyped
             fields = (("flags", "I"), ("mask", "I"))
 
         class stats(_stats):
             pass
 
-    class dest(nla):
+    class dest(nla):  # type: ignore[misc]  # pyroute2 is untyped
         prefix = "IPVS_DEST_ATTR_"
         nla_map = (
             ("IPVS_DEST_ATTR_UNSPEC", "none"),

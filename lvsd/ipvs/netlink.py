@@ -53,7 +53,8 @@ def _service_key_attrs(key: ServiceKey) -> list[tuple[str, Any]]:
 
 
 def _service_attrs(svc: Service) -> list[tuple[str, Any]]:
-    return _service_key_attrs(svc.key) + [
+    return [
+        *_service_key_attrs(svc.key),
         ("IPVS_SVC_ATTR_SCHED_NAME", svc.scheduler),
         ("IPVS_SVC_ATTR_FLAGS", {"flags": svc.flags, "mask": 0xFFFFFFFF & ~F_HASHED}),
         ("IPVS_SVC_ATTR_TIMEOUT", svc.timeout),

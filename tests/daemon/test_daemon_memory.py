@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from lvsd import log
 from lvsd.daemon import Daemon, Event
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
@@ -59,9 +58,9 @@ def weights(backend):
     return {d.port: d.weight for d in backend.table.dests_of(VKEY).values()}
 
 
-async def wait_for(pred, timeout):
+async def wait_for(pred, limit):
     t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    while time.monotonic() - t0 < limit:
         if pred():
             return time.monotonic() - t0
         await asyncio.sleep(0.02)

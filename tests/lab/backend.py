@@ -37,7 +37,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: import the lab package, not siblings
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from lab import rpc  # noqa: E402
+from lab import rpc
 
 MODES = ("up", "refuse", "wrongpage", "error500", "slow", "blackhole")
 BLACKHOLE_RULE_PREF = "100"
@@ -116,7 +116,7 @@ class Backend:
         async with asyncio.timeout(IDLE_TIMEOUT):
             head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
-        method, _, version = (lines[0].split(" ") + ["", ""])[:3]
+        method, _, version = [*lines[0].split(" "), "", ""][:3]
         headers = {}
         for line in lines[1:]:
             key, sep, value = line.partition(":")

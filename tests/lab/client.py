@@ -34,8 +34,8 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: import the lab package, not siblings
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from lab import rpc  # noqa: E402
-from lab.probe import Reply, classify  # noqa: E402
+from lab import rpc
+from lab.probe import Reply, classify
 
 MAX_BODY = 1 << 20
 MAX_COUNT = 100_000

@@ -325,7 +325,7 @@ class Lab:
 
     def _spawn(self, netns: str, argv: list[str]) -> subprocess.Popen[bytes]:
         assert self.run_dir is not None
-        log = open(os.path.join(self.run_dir, f"{netns}.log"), "wb")  # noqa: SIM115
+        log = open(os.path.join(self.run_dir, f"{netns}.log"), "wb")
         with log:
             proc = subprocess.Popen(topology.netns_exec(netns, argv), stdin=subprocess.DEVNULL,
                                     stdout=log, stderr=subprocess.STDOUT)

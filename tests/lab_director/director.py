@@ -93,7 +93,9 @@ class Director:
             if pred(self.service()):
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
-                raise AssertionError(f"not reached within {timeout}s; table: {self.service()}\nlog:\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"not reached within {timeout}s; table: {self.service()}\nlog:\n{self.log()[-3000:]}"
+                )
             time.sleep(poll)
 
     def stop(self) -> None:

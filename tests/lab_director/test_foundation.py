@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from lab.lab import Lab
+
 from tests.lab_director.director import VIP, Director, netlink_table
 
 pytestmark = pytest.mark.lab

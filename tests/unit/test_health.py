@@ -3,8 +3,8 @@
 from lvsd.health import Health, State, observe
 
 
-def run(results, failurecount=1, start=Health()):
-    h, kinds = start, []
+def run(results, failurecount=1, start=None):
+    h, kinds = start or Health(), []
     for i, ok in enumerate(results):
         h, tr = observe(h, ok, "r", float(i), failurecount=failurecount)
         kinds.append(tr.kind if tr else None)
@@ -36,7 +36,7 @@ def test_a_success_resets_the_failure_count():
 
 
 def test_one_success_brings_a_down_server_back():
-    h, kinds = run([False, False, True], start=Health(State.UP))
+    _, kinds = run([False, False, True], start=Health(State.UP))
     assert kinds == ["down", None, "up"]
 
 

@@ -11,7 +11,8 @@ SVC = Service(key=ServiceKey.inet("tcp", "192.0.2.10", 80))
 
 
 def text(kind, weight=1, role="real", real=R, port=80):
-    return step_text(Step(Op(kind=kind, service=SVC, dest=Dest(addr="192.0.2.11", port=port, weight=weight), role=role), V, real))
+    dest = Dest(addr="192.0.2.11", port=port, weight=weight)
+    return step_text(Step(Op(kind=kind, service=SVC, dest=dest, role=role), V, real))
 
 
 def test_real_server_lines():
