@@ -186,7 +186,8 @@ class Daemon:
         key = ev.key
         if key not in self.d.members or ev.result is None:
             return None
-        if self.scheduler.jobs.get(key) is None or self.scheduler.jobs[key].spec != ev.spec:
+        job = self.scheduler.job(key)
+        if job is None or job.spec != ev.spec:
             return None  # a result of a check the last reload replaced
         v, r = self.d.members[key]
         self.results[key] = ev.result

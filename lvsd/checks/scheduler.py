@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from lvsd import log
 from lvsd.checks import http
 from lvsd.checks.base import CheckResult, CheckSpec
 from lvsd.checks.run import run_check
@@ -41,6 +42,9 @@ class Scheduler:
     def jobs(self) -> dict[Hashable, Job]:
         return dict(self._jobs)
 
+    def job(self, key: Hashable) -> Job | None:
+        return self._jobs.get(key)
+
     def sync(self, jobs: dict[Hashable, Job]) -> None:
         """Make the running jobs exactly ``jobs``; unchanged jobs keep running undisturbed."""
         if self._session is None:
@@ -65,7 +69,7 @@ class Scheduler:
             try:
                 self._on_result(key, job.spec, result)
             except Exception:  # the owner's bug must not stop this server's checks
-                pass
+                log.get().exception("check.callback_failed", check=job.spec.describe())
             next_at = max(started + job.interval, loop.time())
 
     async def close(self) -> None:
