@@ -9,6 +9,8 @@ daemon refused the new config; status 0 running / 1 stale PID file / 3
 stopped; usage error 255. Plus lvsd's own tools::
 
     lvsd check-config FILE
+    lvsd plan FILE --assume-up|--assume-down [--format ipvsadm-save]
+    lvsd convert FILE --to yaml|ldirectord
 
 Unlike ldirectord, ``stop``, ``status`` and ``reload`` never parse the config
 before acting, so a broken config can neither orphan the running daemon nor
@@ -24,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from lvsd import __version__
@@ -64,7 +67,18 @@ class Paths:
         self.name = os.path.basename(config)
         rundir = os.environ.get("LVSD_RUNDIR", "/run")
         self.pidfile = os.path.join(rundir, f"lvsd.{self.name}.pid")
-        self.statefile = os.path.join(rundir, f"lvsd.{self.name}.state")
+        self.socket = os.path.join(rundir, f"lvsd.{self.name}.sock")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to run the daemon (lvsd's own options; ldirectord.cf stays ldirectord's)."""
+
+    debug: bool = False  # -d: foreground, log to stderr
+    foreground: bool = False  # --foreground: no fork, log to the logfile (systemd Type=notify)
+    metrics: tuple[str, int] | None = None
+    log_json: bool = False
+    fallbackcommand_at_stop: bool = False
 
 
 def read_pid(paths: Paths) -> tuple[int | None, bool]:
@@ -82,13 +96,14 @@ def read_pid(paths: Paths) -> tuple[int | None, bool]:
     return pid, b"lvsd" in cmdline
 
 
-def read_state(paths: Paths) -> dict[str, Any]:
+def ask(paths: Paths, cmd: str, timeout: float = 10.0) -> dict[str, Any] | None:
+    """The running daemon's answer over its control socket, or None if it cannot be reached."""
+    from lvsd.control import ask as control_ask
+
     try:
-        with open(paths.statefile) as f:
-            data: dict[str, Any] = json.load(f)
-            return data
+        return control_ask(paths.socket, cmd, timeout=timeout)
     except (OSError, ValueError):
-        return {}
+        return None
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
@@ -109,7 +124,7 @@ def _err(msg: str) -> None:
 # -- commands -----------------------------------------------------------
 
 
-def cmd_check_config(path: str) -> int:
+def cmd_check_config(path: str, quiet: bool = False) -> int:
     from lvsd import director
 
     try:
@@ -119,11 +134,12 @@ def cmd_check_config(path: str) -> int:
         return EXIT_CONFIG
     for w in d.config.warnings:
         _err(w.format())
-    print(f"{path}: OK: {d.config.summary()}")
+    if not quiet:
+        print(f"{path}: OK: {d.config.summary()}")
     return EXIT_OK
 
 
-def _run_daemon(paths: Paths, debug: bool, ready_fd: int | None) -> int:
+def _run_daemon(paths: Paths, opts: Options, ready_fd: int | None) -> int:
     from lvsd import log
     from lvsd.daemon import Daemon
     from lvsd.ipvs.netlink import NetlinkIPVS
@@ -135,8 +151,15 @@ def _run_daemon(paths: Paths, debug: bool, ready_fd: int | None) -> int:
 
     async def main() -> int:
         backend = NetlinkIPVS()
-        sink = (lambda logfile, name: log.Sink(logfile, name, stderr=sys.stderr)) if debug else None
-        daemon = Daemon(paths.config, backend, state_file=paths.statefile, on_ready=on_ready, sink_factory=sink)
+        stderr = sys.stderr if opts.debug else None
+
+        def sink(logfile: str, name: str) -> log.Sink:
+            return log.Sink(logfile, name, stderr=stderr, as_json=opts.log_json)
+
+        daemon = Daemon(
+            paths.config, backend, on_ready=on_ready, sink_factory=sink, control_path=paths.socket,
+            metrics_address=opts.metrics, fallbackcommand_at_stop=opts.fallbackcommand_at_stop,
+        )
         try:
             return await daemon.run()
         except Exception:  # last resort: say why the director stopped, then exit non-zero
@@ -176,20 +199,23 @@ def _remove_own_pidfile(paths: Paths) -> None:
             pass
 
 
-def cmd_start(paths: Paths, debug: bool) -> int:
+def cmd_start(paths: Paths, opts: Options) -> int:
     from lvsd import director
 
     pid, running = read_pid(paths)
     if running:
         print(f"lvsd for {paths.config} is running with pid: {pid}")
         return EXIT_OK
+    if not os.path.isfile(paths.config):
+        _err(f"lvsd: config file {paths.config} not found")
+        return EXIT_FAIL
     try:
         director.load(paths.config)
     except ConfigError as exc:
         _err(exc.format())
         return EXIT_CONFIG
-    if debug:
-        return _run_daemon(paths, True, None)
+    if opts.debug or opts.foreground:
+        return _run_daemon(paths, opts, None)
     rfd, wfd = os.pipe()
     if os.fork() > 0:  # the invoking process: wait until the daemon is ready or gone
         os.close(wfd)
@@ -204,7 +230,7 @@ def cmd_start(paths: Paths, debug: bool) -> int:
         os.dup2(devnull, fd)
     code = EXIT_FAIL
     try:
-        code = _run_daemon(paths, False, wfd)
+        code = _run_daemon(paths, opts, wfd)
     finally:
         os._exit(code)
 
@@ -234,37 +260,68 @@ def cmd_stop(paths: Paths, sig: signal.Signals = signal.SIGTERM) -> int:
 
 
 def cmd_reload(paths: Paths) -> int:
+    """Ask the daemon to reload and report its verdict (exit 2 with the errors if it refused)."""
     pid, running = read_pid(paths)
     if not running or pid is None:
         print(f"lvsd is stopped for {paths.config}")
         return EXIT_FAIL
-    before = read_state(paths).get("reloads", 0)
-    os.kill(pid, signal.SIGHUP)
-    deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline:
-        state = read_state(paths)
-        if state.get("reloads", 0) > before and state.get("last_reload"):
-            result = state["last_reload"]
-            if result.get("ok"):
-                return EXIT_OK
-            _err("\n".join(result.get("errors", [])))
-            _err("lvsd: the new configuration was refused; the running configuration stays in force")
-            return EXIT_CONFIG
-        time.sleep(0.05)
-    _err(f"lvsd (pid {pid}) did not confirm the reload within 30s")
-    return EXIT_FAIL
+    answer = ask(paths, "reload", timeout=120.0)
+    if answer is None:  # no control socket (still starting?): ldirectord's way, unconfirmed
+        os.kill(pid, signal.SIGHUP)
+        _err(f"lvsd (pid {pid}) sent SIGHUP; its control socket did not answer, so the outcome is in its log")
+        return EXIT_OK
+    for warning in answer.get("warnings", []):
+        _err(warning)
+    if answer.get("ok"):
+        return EXIT_OK
+    _err("\n".join(answer.get("errors", [])))
+    _err("lvsd: the new configuration was refused; the running configuration stays in force")
+    return EXIT_CONFIG
 
 
-def cmd_status(paths: Paths) -> int:
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
+
+
+def print_status(state: dict[str, Any]) -> None:
+    """The daemon's view, one virtual service per block, one real server per line."""
+    if state.get("degraded"):
+        print("  DEGRADED: kernel operations are failing; lvsd retries them (see the log)")
+    reload = state.get("last_reload") or {}
+    if reload and not reload.get("ok"):
+        print("  last reload REFUSED; the configuration in force is the previous one")
+    for v in state.get("virtuals", []):
+        print(f"  {v['service']}" + ("" if v["in_kernel"] else "  (not in the kernel table)"))
+        for r in v["reals"]:
+            last = r["last_check"] or {}
+            weight = "-" if r["kernel_weight"] is None else r["kernel_weight"]
+            latency = f"{last['latency_ms']:.1f}ms" if last else "-"
+            print(f"    -> {r['real']:<22} {r['state']:<7} weight {weight!s:<3} {latency:>8}  "
+                  f"since {_ago(r['since_change']):>6}  {last.get('reason', 'not checked yet')}")
+        fb = v.get("fallback")
+        if fb:
+            print(f"    fallback {fb['server']}: {'ACTIVE' if fb['active'] else 'standby'}")
+
+
+def cmd_status(paths: Paths, as_json: bool = False) -> int:
     pid, running = read_pid(paths)
     if running:
+        state = ask(paths, "status")
+        if as_json:
+            print(json.dumps({"running": True, "pid": pid, **(state or {})}, indent=2))
+            return EXIT_OK
         print(f"lvsd for {paths.config} is running with pid: {pid}")
-        state = read_state(paths)
-        if state.get("degraded"):
-            print("  degraded: kernel operations are failing (see the log)")
-        for r in state.get("reals", []):
-            print(f"  {r['protocol']} {r['virtual']} -> {r['real']}: {r['state']} ({r['reason'] or '-'})")
+        if state is None:
+            print("  (its control socket did not answer; see the log)")
+        else:
+            print_status(state)
         return EXIT_OK
+    if as_json:
+        print(json.dumps({"running": False, "pid": pid, "stale_pid_file": pid is not None}))
+        return EXIT_FAIL if pid is not None else EXIT_STOPPED
     if pid is not None:
         _err(f"lvsd stale pid file {paths.pidfile} for {paths.config}")
         print(f"lvsd is stopped for {paths.config}")
@@ -275,12 +332,29 @@ def cmd_status(paths: Paths) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["plan"] and "--diff" in argv:  # against the live kernel table (lvsd.plandiff)
+        from lvsd import plandiff
+
+        return plandiff.main(argv[1:])
+    if argv[:1] in (["plan"], ["convert"]):  # config tools with their own options
+        from lvsd import cli_config
+
+        return cli_config.main(argv)
     parser = argparse.ArgumentParser(prog="lvsd", description="Health-checking director for Linux Virtual Server")
     parser.add_argument("-d", "--debug", action="store_true", help="stay in the foreground and log to stderr")
+    parser.add_argument("-f", "--foreground", action="store_true",
+                        help="stay in the foreground, log to the logfile (for systemd Type=notify)")
+    parser.add_argument("--metrics", metavar="[HOST:]PORT",
+                        help="serve Prometheus metrics on /metrics (host defaults to 127.0.0.1)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as ldirectord's text (default) or one JSON object per event")
+    parser.add_argument("--fallbackcommand-at-stop", action="store_true",
+                        help="run 'fallbackcommand stop' for active fallbacks when lvsd stops")
+    parser.add_argument("--json", action="store_true", help="status: print the daemon's view as JSON")
     parser.add_argument("-v", "--version", action="version", version=f"lvsd {__version__}")
     parser.add_argument("words", nargs="+", metavar="[CONFIG] COMMAND | check-config FILE")
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_intermixed_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
     words: list[str] = args.words
@@ -295,19 +369,33 @@ def main(argv: list[str] | None = None) -> int:
     command = words[-1]
     paths = Paths(find_config(words[0] if len(words) == 2 else None))
     try:
+        from lvsd.metrics import parse_address
+
+        metrics = parse_address(args.metrics) if args.metrics else None
+    except ValueError as exc:
+        _err(f"lvsd: --metrics {args.metrics}: {exc}")
+        return EXIT_USAGE
+    opts = Options(
+        debug=args.debug, foreground=args.foreground, metrics=metrics, log_json=args.log_format == "json",
+        fallbackcommand_at_stop=args.fallbackcommand_at_stop,
+    )
+    try:
         if command == "start":
-            return cmd_start(paths, args.debug)
+            return cmd_start(paths, opts)
         if command == "stop":
             return cmd_stop(paths)
         if command in ("restart", "try-restart"):
             _, running = read_pid(paths)
             if command == "try-restart" and not running:
                 return EXIT_OK
+            code = cmd_check_config(paths.config, quiet=True)  # never stop a daemon we cannot replace
+            if code != EXIT_OK:
+                return code
             code = cmd_stop(paths, signal.SIGUSR2)  # hand the table over: the new daemon adopts it
-            return code if code != EXIT_OK else cmd_start(paths, args.debug)
+            return code if code != EXIT_OK else cmd_start(paths, opts)
         if command in ("reload", "force-reload"):
             return cmd_reload(paths)
-        return cmd_status(paths)
+        return cmd_status(paths, args.json)
     except IPVSError as exc:
         _err(f"lvsd: {exc}")
         return EXIT_FAIL

@@ -25,7 +25,12 @@ def _mapped(step: Step) -> str:
 
 
 def step_text(step: Step, phase: str = "start") -> str:
-    """The ldirectord line for an applied edit. ``phase`` is "start" or "stop" for purges."""
+    """The ldirectord line for an applied edit. ``phase`` is "start" or "stop" for purges.
+
+    lvsd adds a quiesced real at weight 0 in one edit where ldirectord adds it
+    at full weight and quiesces it: that edit reads ``Readd Quiescent real
+    server``, ldirectord's line for an add at weight 0.
+    """
     op = step.op
     x = service_label(op.service.key)
     if op.kind == "add-service":
@@ -37,13 +42,18 @@ def step_text(step: Step, phase: str = "start") -> str:
     d = op.dest
     assert d is not None
     what = "fallback server" if op.role == "fallback" else "real server"
+    if op.role == "drain":  # lvsd's graceful drain (drain=yes): its own lines, "Purged" kept for greps
+        if op.kind == "del-dest":
+            return f"Purged real server ({step.reason or 'drained'}): {d} ({x})"
+        return f"Draining real server: {d} ({x}) (Weight set to 0)"
     if op.kind == "del-dest":
         if op.role == "stale":
             return f"Purged real server ({phase}): {d} ({x})"
         return f"Deleted {what}: {d}{_mapped(step)} ({x})"
     if d.weight == 0 and op.role == "real":
         mapped = _mapped(step)
-        return f"Quiescent real server: {d}{mapped + ' ' if mapped else ' '}({x}) (Weight set to 0)"
+        verb = "Readd Quiescent" if op.kind == "add-dest" else "Quiescent"
+        return f"{verb} real server: {d}{mapped + ' ' if mapped else ' '}({x}) (Weight set to 0)"
     verb = "Added" if op.kind == "add-dest" else "Restored"
     return f"{verb} {what}: {d} ({x}) (Weight set to {d.weight})"
 

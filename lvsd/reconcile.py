@@ -1,30 +1,54 @@
 """Plan the kernel edits that make the live table what the config and health ask for (pure).
 
-``desired(config, health)`` computes, per configured virtual service, the
-service entry and the dests it should have: an up real at its weight; a down
-(or never checked) real at weight 0 when ``quiescent`` or absent otherwise;
-the fallback only while no real is up. ``plan(...)`` diffs that against the
-live table and returns the smallest ordered list of edits:
+``desired_service`` is a virtual's service entry (scheduler, scheduler flags,
+persistence and its netmask, one-packet scheduling); ``desired_dests`` the
+dests it should have: an up real at its weight; a down (or never checked)
+real at weight 0 when ``quiescent`` or absent otherwise; the fallback only
+while no real is up. ``plan(...)`` diffs that against the live table and
+returns the smallest ordered list of edits:
 
 1. services added or edited in place (SET, never delete-and-add);
 2. dests added or edited to a non-zero weight (new capacity first);
-3. dests edited to weight 0, then dests deleted (capacity removed last);
-4. services that left the config deleted.
+3. dests edited to weight 0 (quiesced, or starting to drain);
+4. dests deleted (capacity removed last);
+5. services that left the config deleted.
 
 Services that are not in the config (and were not in the previous one) are
-never touched: lvsd owns only what it is configured to manage.
+never touched: lvsd owns only what it is configured to manage. A dest under a
+managed service that the config does not name is purged, or, with
+``drain=yes``, drained: set to weight 0, then deleted once it carries no
+active connection or ``draintimeout`` has passed since the drain began. The
+drain is read from the kernel (a weight-0 dest the config does not name), so
+a restarted lvsd resumes it.
+
+``readd`` says whether a quiesced real missing from the kernel is put back at
+weight 0: always at start and reload (as ldirectord does), otherwise only
+with ``readdquiescent=yes``, so an operator's hand deletion of a failed real
+stands (ldirectord's use case for readdquiescent=no).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lvsd.config.model import Config, RealServer, VirtualService
 from lvsd.health import Health
-from lvsd.ipvs.table import F_PERSISTENT, Dest, Op, Role, Service, ServiceKey, Table
+from lvsd.ipvs.table import (
+    F_ONEPACKET,
+    F_PERSISTENT,
+    Dest,
+    Op,
+    OpKind,
+    Role,
+    Service,
+    ServiceKey,
+    Table,
+    sched_flags,
+)
 
 HealthKey = tuple[tuple[str, str, int], tuple[str, int]]  # (virtual key, real key)
+DestId = tuple[ServiceKey, tuple[str, int]]  # a dest of a service, for drain bookkeeping
 
 
 def service_key(v: VirtualService) -> ServiceKey:
@@ -34,8 +58,23 @@ def service_key(v: VirtualService) -> ServiceKey:
     return ServiceKey(protocol=v.protocol, addr=v.ip, port=v.port, ipv6=v.ipv6)
 
 
+def schedflag_bits(v: VirtualService) -> int:
+    """The virtual's ``schedflags`` as flag bits; a flag ipvsadm would refuse is left out."""
+    bits = 0
+    for word in (v.schedflags or "").split(","):
+        try:
+            bits |= sched_flags(word, v.scheduler)
+        except ValueError:
+            continue  # the config check reports it; the kernel never sees it
+    return bits
+
+
 def desired_service(v: VirtualService) -> Service:
-    flags = F_PERSISTENT if v.persistent is not None else 0
+    flags = schedflag_bits(v)
+    if v.persistent is not None:
+        flags |= F_PERSISTENT
+    if v.ops and v.protocol == "udp":  # as ldirectord: one-packet scheduling for udp services only
+        flags |= F_ONEPACKET
     netmask = v.netmask if (v.persistent is not None and v.netmask) else ""
     return Service(
         key=service_key(v), scheduler=v.scheduler, flags=flags, timeout=v.persistent or 0, netmask=netmask
@@ -76,7 +115,13 @@ class Wanted:
     real: RealServer | None = None
 
 
-def desired_dests(v: VirtualService, health: Mapping[HealthKey, Health]) -> dict[tuple[str, int], Wanted]:
+def desired_dests(
+    v: VirtualService,
+    health: Mapping[HealthKey, Health],
+    live: Mapping[tuple[str, int], Dest] | None = None,
+    *,
+    readd: bool = True,
+) -> dict[tuple[str, int], Wanted]:
     out: dict[tuple[str, int], Wanted] = {}
     any_up = False
     for r in v.reals:
@@ -86,6 +131,8 @@ def desired_dests(v: VirtualService, health: Mapping[HealthKey, Health]) -> dict
             d = real_dest(v, r, r.weight)
         elif v.quiescent:
             d = real_dest(v, r, 0)
+            if not readd and live is not None and d.key not in live:
+                continue  # readdquiescent=no: a quiesced real deleted by hand stays deleted
         else:
             continue
         out.setdefault(d.key, Wanted(d, "real", r))
@@ -107,6 +154,15 @@ def _dest_role(v: VirtualService, key: tuple[str, int]) -> tuple[Role, RealServe
     return "stale", None
 
 
+def drained(v: VirtualService, dest: Dest) -> bool:
+    """A draining dest carries no more connections worth waiting for.
+
+    Active (established) connections count; a UDP service's flows are never
+    active, so its inactive ones count too (they expire with the UDP timeout).
+    """
+    return dest.active == 0 and (v.protocol != "udp" or dest.inactive == 0)
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """A planned edit with what the log needs to describe it."""
@@ -114,10 +170,44 @@ class Step:
     op: Op
     virtual: VirtualService | None
     real: RealServer | None = None
+    reason: str = ""  # why a drain ended: "drained" or "drain timeout"
 
 
-def plan_virtual(v: VirtualService, health: Mapping[HealthKey, Health], actual: Table) -> list[Step]:
-    """The edits for one virtual service, in safe order."""
+def _drain_step(
+    v: VirtualService, svc: Service, cur: Dest, now: float, drain_since: Mapping[DestId, float] | None
+) -> tuple[str, Step] | None:
+    """The next drain edit of a dest the config no longer names: ("shrink"|"remove", step) or None (wait).
+
+    Without ``drain_since`` the caller's counters may be stale, so a drain is
+    begun but never ended.
+    """
+    if cur.weight > 0:
+        return "shrink", Step(Op(kind="edit-dest", service=svc, dest=replace(cur, weight=0), role="drain"), v)
+    if drain_since is None:
+        return None
+    since = drain_since.get((svc.key, cur.key))
+    if drained(v, cur):
+        return "remove", Step(Op(kind="del-dest", service=svc, dest=cur, role="drain"), v, reason="drained")
+    if since is not None and now - since >= v.draintimeout:
+        return "remove", Step(Op(kind="del-dest", service=svc, dest=cur, role="drain"), v, reason="drain timeout")
+    return None
+
+
+def plan_virtual(
+    v: VirtualService,
+    health: Mapping[HealthKey, Health],
+    actual: Table,
+    *,
+    readd: bool = False,
+    now: float = 0.0,
+    drain_since: Mapping[DestId, float] | None = None,
+) -> list[Step]:
+    """The edits for one virtual service, in safe order.
+
+    Called alone (a health transition) it re-adds no quiesced real missing
+    from the kernel and ends no drain: the periodic pass, which has fresh
+    counters and knows readdquiescent, does those.
+    """
     svc = desired_service(v)
     steps: list[Step] = []
     live = actual.services.get(svc.key)
@@ -125,26 +215,47 @@ def plan_virtual(v: VirtualService, health: Mapping[HealthKey, Health], actual: 
         steps.append(Step(Op(kind="add-service", service=svc), v))
     elif live.normalized() != svc:
         steps.append(Step(Op(kind="edit-service", service=svc), v))
-    want = desired_dests(v, health)
     have = actual.dests_of(svc.key) if live is not None else {}
+    want = desired_dests(v, health, have, readd=readd)
     grow: list[Step] = []
     shrink: list[Step] = []
+    removals: list[Step] = []
     for key, w in want.items():
         cur = have.get(key)
+        kind: OpKind
         if cur is None:
-            (grow if w.dest.weight > 0 else shrink).append(
-                Step(Op(kind="add-dest", service=svc, dest=w.dest, role=w.role), v, w.real)
-            )
-        elif cur != w.dest:
-            (grow if w.dest.weight > 0 else shrink).append(
-                Step(Op(kind="edit-dest", service=svc, dest=w.dest, role=w.role), v, w.real)
-            )
-    removals = []
+            kind = "add-dest"
+        elif not cur.same(w.dest):
+            kind = "edit-dest"
+        else:
+            continue
+        (grow if w.dest.weight > 0 else shrink).append(
+            Step(Op(kind=kind, service=svc, dest=w.dest, role=w.role), v, w.real)
+        )
     for key, cur in have.items():
-        if key not in want:
-            role, real = _dest_role(v, key)
-            removals.append(Step(Op(kind="del-dest", service=svc, dest=cur, role=role), v, real))
+        if key in want:
+            continue
+        role, real = _dest_role(v, key)
+        if role == "stale" and v.drain:
+            found = _drain_step(v, svc, cur, now, drain_since)
+            if found is not None:
+                (shrink if found[0] == "shrink" else removals).append(found[1])
+            continue
+        removals.append(Step(Op(kind="del-dest", service=svc, dest=cur, role=role), v, real))
     return steps + grow + shrink + removals
+
+
+def draining(config: Config, actual: Table) -> set[DestId]:
+    """The dests being drained: weight 0, under a ``drain=yes`` virtual, not named by the config."""
+    out: set[DestId] = set()
+    for v in config.virtuals:
+        if not v.drain:
+            continue
+        key = service_key(v)
+        for dkey, dest in actual.dests_of(key).items():
+            if dest.weight == 0 and _dest_role(v, dkey)[0] == "stale":
+                out.add((key, dkey))
+    return out
 
 
 def plan(
@@ -153,6 +264,9 @@ def plan(
     actual: Table,
     *,
     removed: Iterable[ServiceKey] = (),
+    readd: bool = True,
+    now: float = 0.0,
+    drain_since: Mapping[DestId, float] | None = None,
 ) -> list[Step]:
     """Every edit that brings ``actual`` to what ``config`` and ``health`` ask for.
 
@@ -161,7 +275,7 @@ def plan(
     """
     steps: list[Step] = []
     for v in config.virtuals:
-        steps += plan_virtual(v, health, actual)
+        steps += plan_virtual(v, health, actual, readd=readd, now=now, drain_since=drain_since)
     configured = {service_key(v) for v in config.virtuals}
     for key in removed:
         if key in actual.services and key not in configured:

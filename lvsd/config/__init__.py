@@ -1,1 +1,1 @@
-"""Configuration: read ldirectord.cf (and later YAML, lvs.cf) into immutable values."""
+"""Configuration: read ldirectord.cf, lvsd YAML and piranha lvs.cf into immutable values."""

@@ -18,6 +18,7 @@ Where ldirectord's regexes silently misread a line, lvsd reports an error
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ _FORWARD = re.compile(r"[ \t]+([A-Za-z0-9_]+)", re.ASCII)
 _WEIGHT = re.compile(r"[ \t]+([0-9]+)(?=[ \t]|$)", re.ASCII)
 _PAIR = re.compile(r'[ \t]+"([^"]*)"(?:[ \t]*,[ \t]*|[ \t]+)"([^"]*)"', re.ASCII)
 _THRESHOLD = re.compile(r"[ \t]+([lu]):([0-9]+)(?=[ \t]|$)", re.ASCII)
+_OPEN_QUOTE = re.compile(r'[ \t]+"', re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,11 @@ class FallbackSpec:
     forward: Forward
 
 
+@functools.lru_cache(maxsize=4096)
+def _dotted_quad(text: str) -> bool:
+    return _V4.fullmatch(text) is not None and all(int(o) <= 255 for o in text.split("."))
+
+
 def _host(text: str, col: int, ipv6: bool, bracketed: bool) -> HostRef:
     """Classify and check an address as written; names are resolved later."""
     if bracketed or (":" in text):
@@ -110,7 +117,7 @@ def _host(text: str, col: int, ipv6: bool, bracketed: bool) -> HostRef:
             raise Problem(f"invalid IPv6 address {text!r} (no zone index allowed)", col)
         return HostRef(text, col, "ipv6")
     if _NUMERIC.fullmatch(text):
-        if not _V4.fullmatch(text) or any(int(o) > 255 for o in text.split(".")):
+        if not _dotted_quad(text):
             raise Problem(f"invalid IPv4 address {text!r} (expected a dotted quad such as "
                           "192.0.2.1; leading zeros and short forms are read differently "
                           "by different tools)", col)
@@ -199,7 +206,7 @@ def parse_real(f: Field, ipv6: bool) -> RealSpec:
         spec["request"] = request if request.startswith("/") else "/" + request
         spec["receive"] = receive
         pos = m.end()
-    elif re.match(r'[ \t]+"', text[pos:]):
+    elif _OPEN_QUOTE.match(text, pos):
         raise f.problem("expected two quoted strings, the request and the receive string "
                         '("REQUEST" "RECEIVE")', pos + 1)
     for key, letter in (("lower", "l"), ("upper", "u")):
@@ -256,10 +263,14 @@ class Names:
         self.resolver = resolver
         self._hosts: dict[tuple[str, bool], str | Exception] = {}
         self._ports: dict[tuple[str, str | None], int | Exception] = {}
+        self._literals: dict[str, str] = {}
 
     def host(self, ref: HostRef, ipv6: bool) -> str:
         if ref.kind != "name":
-            return str(ipaddress.ip_address(ref.text))
+            literal = self._literals.get(ref.text)
+            if literal is None:  # canonical form, computed once per distinct address
+                literal = self._literals[ref.text] = str(ipaddress.ip_address(ref.text))
+            return literal
         key = (ref.text, ipv6)
         if key not in self._hosts:
             self._hosts[key] = self._lookup_host(ref.text, ipv6)
@@ -281,7 +292,7 @@ class Names:
         return str(address)
 
     def port(self, ref: PortRef, protocol: str | None) -> int:
-        if re.fullmatch(r"[0-9]+", ref.text, re.ASCII):
+        if ref.text.isascii() and ref.text.isdigit():
             if len(ref.text) > 5 or int(ref.text) > 65535:
                 raise Problem(f"port must be from 0 to 65535, not {ref.text}", ref.col)
             return int(ref.text)

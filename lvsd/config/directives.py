@@ -297,6 +297,8 @@ DIRECTIVES: dict[str, Directive] = {
     "emailalertfreq": D(_emailalertfreq, "both"),
     "emailalertstatus": D(_emailalertstatus, "both"),
     "smtp": D(_smtp, "both"),
+    "drain": D(_yes_no, "both"),  # lvsd extension: drain reals removed from the config
+    "draintimeout": D(_seconds, "both"),  # lvsd extension: the longest drain
     # global only
     "autoreload": D(_yes_no, "global"),
     "fork": D(_yes_no, "global"),
@@ -307,6 +309,7 @@ DIRECTIVES: dict[str, Directive] = {
     "execute": D(_raw, "global", multi=True),
     "emailalertfrom": D(_raw, "global"),
     "maintenancedir": D(_raw, "global"),
+    "resyncinterval": D(_seconds, "global"),  # lvsd extension: full kernel table re-read period
     # virtual only
     "real": D(_real, "virtual", multi=True),
     "real6": D(_real, "virtual", multi=True),

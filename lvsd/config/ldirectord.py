@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import difflib
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +46,7 @@ from lvsd.config.model import (
     ALL_EMAIL_STATUSES,
     DEFAULT_CHECKINTERVAL,
     DEFAULT_CHECKTIMEOUT,
+    DEFAULT_DRAINTIMEOUT,
     DEFAULT_LOGFILE,
     DEFAULT_NEGOTIATETIMEOUT,
     Config,
@@ -58,7 +60,7 @@ from lvsd.config.resolver import Resolver, SocketResolver
 from lvsd.config.source import Problem, Source
 from lvsd.config.values import Field
 
-__all__ = ["Resolver", "SocketResolver", "parse"]
+__all__ = ["Resolver", "SocketResolver", "build", "parse"]
 
 
 @dataclass(slots=True)
@@ -90,18 +92,37 @@ class VirtualBlock:
     ipv6: bool
     scope: Scope = field(default_factory=Scope)
 
+    @property
+    def kind(self) -> Block:
+        """What the block's members need to know about it (made once per block)."""
+        return _BLOCKS[(self.ipv6, bool(self.spec and self.spec.fwmark))]
+
+
+_GLOBAL = Block(False, False)
+_BLOCKS = {(ipv6, fwmark): Block(ipv6, fwmark) for ipv6 in (False, True) for fwmark in (False, True)}
+
 
 def parse(text: str, path: str, *, resolver: Resolver | None = None) -> Config:
     """Parse ldirectord.cf ``text`` read from ``path``; raise ConfigError listing every error."""
     src = Source(path, text)
+    return build(src, lambda: scan(src), resolver, "ldirectord.cf")
+
+
+def build(src: Source, statements: Callable[[], Iterable[Statement]], resolver: Resolver | None,
+          what: str) -> Config:
+    """Read ``statements`` (lines of ``src``, or ones another format made) into a Config.
+
+    This is the one place ldirectord's meaning lives: the YAML reader feeds the
+    same statements through it, so both formats validate and resolve alike.
+    """
     try:
-        config = _Reader(src, resolver or SocketResolver()).read()
+        config = _Reader(src, resolver or SocketResolver()).read(statements())
     except ConfigError:
         raise
     except Exception as exc:  # last resort: a reader bug must not crash start/reload
-        src.error(1, 1, f"internal error in the ldirectord.cf reader ({type(exc).__name__}: "
+        src.error(1, 1, f"internal error in the {what} reader ({type(exc).__name__}: "
                   f"{exc}); please report this with the config file")
-        config = Config(path=path)
+        config = Config(path=src.path)
     src.raise_if_errors()
     return replace(config, warnings=src.warnings())
 
@@ -113,19 +134,18 @@ class _Reader:
         self.globals = Scope()
         self.blocks: list[VirtualBlock] = []
 
-    def read(self) -> Config:
+    def read(self, statements: Iterable[Statement]) -> Config:
         if self.src.crlf_line:
             self.src.warning(self.src.crlf_line, 1, "CR LF (Windows) line ends: lvsd ignores "
                              "the CR; ldirectord rejects yes/no values on such lines")
-        for stmt in scan(self.src):
+        for stmt in statements:
             if stmt.kind == "virtual":
                 self._virtual(stmt)
             elif stmt.kind == "member" and self.blocks:
                 blk = self.blocks[-1]
-                self._directive(stmt, blk.scope, Block(blk.ipv6, bool(blk.spec and
-                                                                      blk.spec.fwmark)))
+                self._directive(stmt, blk.scope, blk.kind)
             else:
-                self._directive(stmt, self.globals, Block(False, False))
+                self._directive(stmt, self.globals, _GLOBAL)
         return self._finish()
 
     # -- statements ----------------------------------------------------------------
@@ -217,6 +237,7 @@ class _Reader:
             emailalertfreq=g.get("emailalertfreq", 0),
             emailalertstatus=g.get("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=g.get("smtp"),
+            resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
         )
 
     def _build(self, blk: VirtualBlock) -> VirtualService | None:
@@ -283,6 +304,8 @@ class _Reader:
             emailalertstatus=both("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=both("smtp", None), monitorfile=v.get("monitorfile"),
             servicename=v.get("servicename"), comment=v.get("comment"), where=where,
+            drain=both("drain", False),
+            draintimeout=float(both("draintimeout", DEFAULT_DRAINTIMEOUT)),
         )
         self._warn_block(v, virtual, fork=g.get("fork", False))
         return virtual

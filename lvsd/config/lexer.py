@@ -96,8 +96,8 @@ def _code_end(text: str) -> int:
 
 def _lookalikes(src: Source, number: int, text: str) -> str:
     """Report web-pasted lookalike characters; return the line with ASCII in their place."""
-    if text.lstrip(BLANKS).startswith("#"):
-        return text
+    if text.isascii() or text.lstrip(BLANKS).startswith("#"):
+        return text  # every lookalike is non-ASCII: the common case costs one scan in C
     out: list[str] = []
     seen: set[str] = set()
     quoted = False

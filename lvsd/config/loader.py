@@ -2,8 +2,18 @@
 
 ``load`` reads the file, makes its path absolute (ldirectord chdirs to / as a
 daemon, so a relative path made every reload fail; reference §5.1.2), decodes
-it as UTF-8 and hands it to the reader chosen by the file name. Every failure,
-including a missing file or undecodable bytes, is a :class:`ConfigError`.
+it as UTF-8 and hands it to a reader. Every failure, including a missing file
+or undecodable bytes, is a :class:`ConfigError`.
+
+Which reader, in this order:
+
+1. the extension, through :data:`READERS`: ``.yaml`` / ``.yml`` are lvsd's YAML;
+2. piranha's lvs.cf when the file is named ``lvs.cf``, or when its text has
+   lvs.cf's block syntax (a line ``virtual NAME {``, ``server NAME {`` or
+   ``failover NAME {``) or a ``serial_no =`` line. Neither can occur in a
+   valid ldirectord.cf, whose virtual blocks are ``virtual=ADDRESS`` lines and
+   which has no braces and no serial_no directive;
+3. anything else is ldirectord.cf (its files have any name).
 """
 
 from __future__ import annotations
@@ -11,19 +21,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from lvsd.config import ldirectord
+from lvsd.config import ldirectord, piranha, yaml_reader
 from lvsd.config.errors import ConfigError, Diagnostic
 from lvsd.config.model import Config
 
 Reader = Callable[[str, str], Config]
 
-# Extension -> reader. Anything not listed is ldirectord.cf (its files have any name).
-READERS: dict[str, Reader] = {}
+# Extension -> reader. Anything not listed is sniffed: piranha lvs.cf or ldirectord.cf.
+READERS: dict[str, Reader] = {
+    ".yaml": lambda text, path: yaml_reader.parse(text, path),
+    ".yml": lambda text, path: yaml_reader.parse(text, path),
+}
 
 
-def _reader(path: str) -> Reader:
+def _reader(path: str, text: str) -> Reader:
     ext = os.path.splitext(path)[1].lower()
-    return READERS.get(ext, lambda text, p: ldirectord.parse(text, p))
+    if ext in READERS:
+        return READERS[ext]
+    if os.path.basename(path) == "lvs.cf" or piranha.looks_like(text):
+        return lambda text, p: piranha.parse(text, p)
+    return lambda text, p: ldirectord.parse(text, p)
 
 
 def _fail(path: str, message: str, line: int = 0, col: int = 0, source: str = "") -> ConfigError:
@@ -53,4 +70,4 @@ def load(path: str) -> Config:
         col = len(data[start:exc.start].decode("utf-8", "replace")) + 1
         raise _fail(path, f"invalid UTF-8: byte 0x{data[exc.start]:02X} cannot be decoded "
                     "(save the file as UTF-8)", line, col, shown.rstrip("\r")) from None
-    return _reader(path)(text, path)
+    return _reader(path, text)(text, path)

@@ -1,6 +1,6 @@
 """The configuration model: what a director is asked to do, as immutable values.
 
-Every reader (ldirectord.cf today; YAML and piranha lvs.cf later) produces a
+Every reader (ldirectord.cf, YAML and piranha lvs.cf) produces a
 :class:`Config`. Values here are *effective* values, already resolved the way
 ldirectord resolves them (per-virtual over global, the checktimeout /
 negotiatetimeout mutual fallback, service derived from the port), so the rest
@@ -27,6 +27,7 @@ DEFAULT_CHECKTIMEOUT = 5.0
 DEFAULT_NEGOTIATETIMEOUT = 30.0
 DEFAULT_CHECKINTERVAL = 10.0
 DEFAULT_LOGFILE = "/var/log/ldirectord.log"
+DEFAULT_DRAINTIMEOUT = 300.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,6 +126,12 @@ class VirtualService:
     monitorfile: str | None = None  # per-check log; lvsd creates it, the reader does not
     servicename: str | None = None  # email subject / body only
     comment: str | None = None  # email body only
+    # Added with the piranha lvs.cf reader (nanny's semantics; 0 / None in ldirectord.cf).
+    reentry: float = 0.0  # seconds a failed real must pass checks before it is put back
+    send_program: str | None = None  # nanny: run with %h/%p, stdout matched against receive
+    # lvsd extension (kernel table): drain real servers removed from the config instead of deleting them.
+    drain: bool = False  # drain=yes: weight 0 first, deleted once no active connection is left
+    draintimeout: float = DEFAULT_DRAINTIMEOUT  # ... or once this many seconds have passed
     where: Location | None = field(default=None, compare=False)
 
     @property
@@ -178,6 +185,8 @@ class Config:
     emailalertfreq: int = 0
     emailalertstatus: frozenset[EmailStatus] = ALL_EMAIL_STATUSES
     smtp: str | None = None
+    # lvsd extension (kernel table): seconds between full re-reads of the kernel table; None = lvsd's default.
+    resyncinterval: float | None = None
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property

@@ -1,132 +1,88 @@
-"""The kernel's IPVS table over generic netlink (pyroute2's async socket).
+"""The kernel's IPVS table over generic netlink: read it whole, edit it in batches.
 
-:class:`NetlinkIPVS` reads the whole table (:meth:`dump`) and applies one
-:class:`~lvsd.ipvs.table.Op` at a time (:meth:`apply`). Every call has a
-deadline; a kernel refusal becomes :class:`IPVSError` carrying the errno and
-the operation, never a crash. Editing uses SET, never pyroute2's "update"
-(which deletes).
+:class:`NetlinkIPVS` reads the table (:meth:`~NetlinkIPVS.dump`, or one
+service's dests with fresh counters: :meth:`~NetlinkIPVS.dests`) and applies
+edits (:meth:`~NetlinkIPVS.apply_many`, :meth:`~NetlinkIPVS.apply`). Editing
+uses the kernel's SET commands, never delete-and-add.
+
+Batching: up to ``batch`` requests go to the kernel in one write. Only the
+last asks for an acknowledgement; the kernel answers every failed request
+with an error carrying its sequence number, whether or not it asked, and
+handles a write's requests in order, so the last one's ACK means every
+earlier one is done and every failure has been reported. A failure is thus
+attributed to its own operation and the rest of the batch still applies. The
+socket's receive buffer is raised (as root, SO_RCVBUFFORCE) so a batch whose
+every request fails cannot overrun it; acknowledgements carry only headers
+(NETLINK_CAP_ACK).
+
+Every exchange has a deadline. When it passes (or the socket fails) the
+socket is closed, since a late answer could be mistaken for the next one;
+operations whose outcome is unknown, and the ones not sent yet, come back as
+errors, never silently dropped, and the caller re-reads the table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno as errno_mod
+import itertools
 import socket
-from typing import Any
-
-from pyroute2.netlink import NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.generic import AsyncGenericNetlinkSocket
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from lvsd.errors import IPVSError
 from lvsd.ipvs import messages as m
-from lvsd.ipvs.table import F_HASHED, PROTOCOL_NAMES, PROTOCOLS, Dest, Op, Service, ServiceKey, Table
+from lvsd.ipvs.table import Dest, Op, Service, ServiceKey, Table
 
-_OP_COMMANDS = {
-    "add-service": m.CMD_NEW_SERVICE,
-    "edit-service": m.CMD_SET_SERVICE,
-    "del-service": m.CMD_DEL_SERVICE,
-    "add-dest": m.CMD_NEW_DEST,
-    "edit-dest": m.CMD_SET_DEST,
-    "del-dest": m.CMD_DEL_DEST,
-}
+NETLINK_GENERIC = 16
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+BUFFER = 4 << 20  # socket buffers: a full batch of error replies fits many times over
+RECV_SIZE = 1 << 16  # netlink datagrams are at most 32 KiB
+DEFAULT_BATCH = 256
 
-
-class _Socket(AsyncGenericNetlinkSocket):  # type: ignore[misc]  # pyroute2 is untyped
-    async def setup_endpoint(self) -> None:
-        if getattr(self.local, "transport", None) is not None:
-            return
-        await super().setup_endpoint()
-        await self.bind(m.GENL_NAME, m.ipvs_msg)
+T = TypeVar("T")
 
 
-def _service_key_attrs(key: ServiceKey) -> list[tuple[str, Any]]:
-    af = m.family(key.ipv6)
-    if key.is_fwmark:
-        return [("IPVS_SVC_ATTR_AF", af), ("IPVS_SVC_ATTR_FWMARK", key.fwmark)]
-    return [
-        ("IPVS_SVC_ATTR_AF", af),
-        ("IPVS_SVC_ATTR_PROTOCOL", PROTOCOLS[key.protocol]),
-        ("IPVS_SVC_ATTR_ADDR", m.encode_addr(key.addr)),
-        ("IPVS_SVC_ATTR_PORT", key.port),
-    ]
-
-
-def _service_attrs(svc: Service) -> list[tuple[str, Any]]:
-    return [
-        *_service_key_attrs(svc.key),
-        ("IPVS_SVC_ATTR_SCHED_NAME", svc.scheduler),
-        ("IPVS_SVC_ATTR_FLAGS", {"flags": svc.flags, "mask": 0xFFFFFFFF & ~F_HASHED}),
-        ("IPVS_SVC_ATTR_TIMEOUT", svc.timeout),
-        ("IPVS_SVC_ATTR_NETMASK", m.encode_netmask(svc.netmask, svc.key.ipv6)),
-    ]
-
-
-def _dest_attrs(dest: Dest, full: bool) -> list[tuple[str, Any]]:
-    attrs: list[tuple[str, Any]] = [
-        ("IPVS_DEST_ATTR_ADDR_FAMILY", m.family(":" in dest.addr)),
-        ("IPVS_DEST_ATTR_ADDR", m.encode_addr(dest.addr)),
-        ("IPVS_DEST_ATTR_PORT", dest.port),
-    ]
-    if full:
-        attrs += [
-            ("IPVS_DEST_ATTR_FWD_METHOD", m.FORWARD_CODES[dest.forward]),
-            ("IPVS_DEST_ATTR_WEIGHT", dest.weight),
-            ("IPVS_DEST_ATTR_U_THRESH", dest.u_thresh),
-            ("IPVS_DEST_ATTR_L_THRESH", dest.l_thresh),
-        ]
-    return attrs
-
-
-def _parse_service(attrs: dict[str, Any]) -> Service:
-    af = attrs["IPVS_SVC_ATTR_AF"]
-    ipv6 = af == socket.AF_INET6
-    if attrs.get("IPVS_SVC_ATTR_FWMARK"):
-        key = ServiceKey.mark(attrs["IPVS_SVC_ATTR_FWMARK"], ipv6)
-    else:
-        key = ServiceKey(
-            protocol=PROTOCOL_NAMES.get(attrs["IPVS_SVC_ATTR_PROTOCOL"], str(attrs["IPVS_SVC_ATTR_PROTOCOL"])),
-            addr=m.decode_addr(attrs["IPVS_SVC_ATTR_ADDR"], af),
-            port=attrs["IPVS_SVC_ATTR_PORT"],
-            ipv6=ipv6,
-        )
-    flags = attrs.get("IPVS_SVC_ATTR_FLAGS", {}).get("flags", 0)
-    return Service(
-        key=key,
-        scheduler=attrs.get("IPVS_SVC_ATTR_SCHED_NAME", ""),
-        flags=flags & ~F_HASHED,
-        timeout=attrs.get("IPVS_SVC_ATTR_TIMEOUT", 0),
-        netmask=m.decode_netmask(attrs.get("IPVS_SVC_ATTR_NETMASK", 0), ipv6),
-    )
-
-
-def _parse_dest(attrs: dict[str, Any], service_af: int) -> Dest:
-    af = attrs.get("IPVS_DEST_ATTR_ADDR_FAMILY", service_af)
-    fwd = attrs.get("IPVS_DEST_ATTR_FWD_METHOD", 0) & 0x7
-    return Dest(
-        addr=m.decode_addr(attrs["IPVS_DEST_ATTR_ADDR"], af),
-        port=attrs["IPVS_DEST_ATTR_PORT"],
-        forward=m.FORWARD_NAMES.get(fwd, "gate"),  # type: ignore[arg-type]
-        weight=attrs.get("IPVS_DEST_ATTR_WEIGHT", 0),
-        u_thresh=attrs.get("IPVS_DEST_ATTR_U_THRESH", 0),
-        l_thresh=attrs.get("IPVS_DEST_ATTR_L_THRESH", 0),
-        active=attrs.get("IPVS_DEST_ATTR_ACTIVE_CONNS", 0),
-        inactive=attrs.get("IPVS_DEST_ATTR_INACT_CONNS", 0),
-        persist=attrs.get("IPVS_DEST_ATTR_PERSIST_CONNS", 0),
-    )
-
-
-def _nla_dict(msg: Any, name: str) -> dict[str, Any]:
-    inner = msg.get_attr(name)
-    return {k: v for k, v in inner["attrs"]} if inner is not None else {}
+def _open_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+    try:
+        sock.setblocking(False)
+        for force, plain in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, force, BUFFER)
+            except OSError:  # not root: as large as net.core.[rw]mem_max allows
+                sock.setsockopt(socket.SOL_SOCKET, plain, BUFFER)
+        try:
+            sock.setsockopt(m.SOL_NETLINK, m.NETLINK_CAP_ACK, 1)
+        except OSError:  # before Linux 4.2 an ACK echoes the request: larger, still correct
+            pass
+        sock.bind((0, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class NetlinkIPVS:
-    """The kernel's IPVS table. Use as ``async with NetlinkIPVS() as ipvs``."""
+    """The kernel's IPVS table. Use as ``async with NetlinkIPVS() as ipvs``.
 
-    def __init__(self, deadline: float = 2.0) -> None:
+    ``deadline`` bounds every exchange with the kernel (one request, one
+    batch, or one dump chunk); ``batch`` is how many requests share a write
+    (1 = one request and one acknowledgement at a time).
+    """
+
+    def __init__(self, deadline: float = 2.0, batch: int = DEFAULT_BATCH) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
         self.deadline = deadline
-        self._sock: _Socket | None = None
+        self.batch = batch
+        self.ops_sent = 0  # edits sent to the kernel (for metrics and benchmarks)
+        self.writes = 0  # datagrams written
+        self._sock: socket.socket | None = None
+        self._family = 0
+        self._seq = itertools.count(1)
+        self._lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> NetlinkIPVS:
         await self.open()
@@ -135,86 +91,198 @@ class NetlinkIPVS:
     async def __aexit__(self, *exc: object) -> None:
         self.close()
 
+    # -- socket -------------------------------------------------------------
+
     async def open(self) -> None:
         if self._sock is not None:
             return
-        sock = _Socket()
         try:
-            async with asyncio.timeout(self.deadline):
-                await sock.setup_endpoint()
-        except (NetlinkError, OSError, TimeoutError) as exc:
-            sock.close()
-            code = getattr(exc, "code", None) or getattr(exc, "errno", None) or errno_mod.EIO
-            if code == errno_mod.ENOENT:
-                raise IPVSError("open", errno_mod.ENOENT, "the kernel has no IPVS (module ip_vs not loaded?)") from exc
-            raise IPVSError("open", code, str(exc)) from exc
+            sock = _open_socket()
+        except OSError as exc:
+            raise IPVSError("open", exc.errno or errno_mod.EIO, f"cannot open a netlink socket: {exc}") from exc
         self._sock = sock
+        seq = next(self._seq)
+        try:
+            replies = await self._exchange("open", m.get_family(seq), seq, dump=False)
+        except IPVSError as exc:
+            self.close()
+            if exc.errno == errno_mod.ENOENT:
+                raise IPVSError("open", errno_mod.ENOENT, "the kernel has no IPVS (module ip_vs not loaded?)") from exc
+            raise
+        try:
+            self._family = m.family_id(replies[0])
+        except (IndexError, ValueError) as exc:
+            self.close()
+            raise IPVSError("open", errno_mod.EPROTO, f"generic netlink family lookup failed: {exc}") from exc
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
-    async def _request(self, what: str, cmd: int, attrs: list[tuple[str, Any]], flags: int) -> list[Any]:
+    def _guard(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def _exchange(self, what: str, request: bytes, seq: int, *, dump: bool) -> list[memoryview]:
+        """Send one request; return the payloads of its answer (a dump's entries, or a GET's reply).
+
+        Raises IPVSError with the kernel's errno, or ETIMEDOUT / the socket's
+        errno (after closing the socket) when the exchange cannot complete.
+        """
         if self._sock is None:
             await self.open()
-        assert self._sock is not None
-        msg = m.ipvs_msg()
-        msg["cmd"] = cmd
-        msg["version"] = m.GENL_VERSION
-        msg["attrs"] = attrs
+        sock = self._sock
+        assert sock is not None
+        loop = asyncio.get_running_loop()
+        out: list[memoryview] = []
         try:
             async with asyncio.timeout(self.deadline):
-                return await self._sock._do_request(msg, msg_flags=flags)  # type: ignore[no-any-return]
-        except NetlinkError as exc:
-            raise IPVSError(what, exc.code, errno_mod.errorcode.get(exc.code, str(exc))) from exc
+                await loop.sock_sendall(sock, request)
+                while True:
+                    data = await loop.sock_recv(sock, RECV_SIZE)
+                    for kind, _flags, got, payload in m.split(data):
+                        if got != seq:
+                            continue  # not ours (cannot happen on a private socket; harmless)
+                        if kind == m.NLMSG_ERROR:
+                            code = m.error_code(payload)
+                            if code:
+                                raise IPVSError(what, code, m.describe(code))
+                            return out
+                        if kind == m.NLMSG_DONE:
+                            code = m.error_code(payload) if len(payload) >= 4 else 0
+                            if code:
+                                raise IPVSError(what, code, m.describe(code))
+                            return out
+                        out.append(payload)
+                        if not dump:
+                            return out
         except TimeoutError as exc:
-            self.close()  # a socket that missed a reply cannot be trusted with the next one
-            raise IPVSError(what, errno_mod.ETIMEDOUT, f"no answer within {self.deadline}s") from exc
+            self.close()
+            raise IPVSError(what, errno_mod.ETIMEDOUT, f"no answer within {self.deadline:g}s") from exc
         except OSError as exc:
             self.close()
-            raise IPVSError(what, exc.errno or errno_mod.EIO, str(exc)) from exc
+            code = exc.errno or errno_mod.EIO
+            detail = ("not permitted: IPVS needs CAP_NET_ADMIN" if code == errno_mod.EPERM
+                      else f"netlink socket error: {m.strerror(code)}")
+            raise IPVSError(what, code, detail) from exc
+
+    async def _dump(self, what: str, build: Callable[[int, int], bytes], parse: Callable[[memoryview], T | None]
+                    ) -> list[T]:
+        seq = next(self._seq)
+        if self._sock is None:
+            await self.open()
+        payloads = await self._exchange(what, build(self._family, seq), seq, dump=True)
+        return [x for x in map(parse, payloads) if x is not None]
+
+    # -- reading ------------------------------------------------------------
 
     async def dump(self) -> Table:
         """Read the whole table: every service, then each service's dests."""
-        table = Table()
-        for msg in await self._request("dump services", m.CMD_GET_SERVICE, [], NLM_F_REQUEST | NLM_F_DUMP):
-            attrs = _nla_dict(msg, "IPVS_CMD_ATTR_SERVICE")
-            if not attrs:
-                continue
-            svc = _parse_service(attrs)
-            table.services[svc.key] = svc
-            table.dests[svc.key] = {}
-        for key in list(table.services):
-            af = m.family(key.ipv6)
-            try:
-                replies = await self._request(
-                    f"dump dests of {key}",
-                    m.CMD_GET_DEST,
-                    [("IPVS_CMD_ATTR_SERVICE", {"attrs": _service_key_attrs(key)})],
-                    NLM_F_REQUEST | NLM_F_DUMP,
-                )
-            except IPVSError as exc:
-                if exc.errno == errno_mod.ESRCH:  # deleted between the two reads
-                    table.services.pop(key, None)
-                    table.dests.pop(key, None)
-                    continue
-                raise
-            for msg in replies:
-                attrs = _nla_dict(msg, "IPVS_CMD_ATTR_DEST")
-                if attrs:
-                    dest = _parse_dest(attrs, af)
-                    table.dests[key][dest.key] = dest
-        return table
+        async with self._guard():
+            table = Table()
+            services: list[Service] = await self._dump("dump services", m.dump_services, m.parse_service)
+            for svc in services:
+                table.services[svc.key] = svc
+            for svc in services:
+                table.dests[svc.key] = await self._dests(svc.key)
+            return table
+
+    async def dests(self, key: ServiceKey) -> dict[tuple[str, int], Dest]:
+        """One service's dests, with the kernel's current connection counters."""
+        async with self._guard():
+            return await self._dests(key)
+
+    async def _dests(self, key: ServiceKey) -> dict[tuple[str, int], Dest]:
+        af = m.family(key.ipv6)
+        found = await self._dump(
+            f"dump dests of {key}",
+            lambda family, seq: m.dump_dests(family, key, seq),
+            lambda payload: m.parse_dest(payload, af),
+        )
+        return {d.key: d for d in found}
+
+    # -- editing ------------------------------------------------------------
 
     async def apply(self, op: Op) -> None:
         """Apply one edit; raise :class:`IPVSError` if the kernel refuses it."""
-        cmd = _OP_COMMANDS[op.kind]
-        if op.kind in ("add-service", "edit-service"):
-            svc_attrs = _service_attrs(op.service)
-        else:
-            svc_attrs = _service_key_attrs(op.service.key)
-        attrs: list[tuple[str, Any]] = [("IPVS_CMD_ATTR_SERVICE", {"attrs": svc_attrs})]
-        if op.dest is not None:
-            attrs.append(("IPVS_CMD_ATTR_DEST", {"attrs": _dest_attrs(op.dest, full=op.kind != "del-dest")}))
-        await self._request(op.ipvsadm(), cmd, attrs, NLM_F_REQUEST | NLM_F_ACK)
+        (result,) = await self.apply_many([op])
+        if result is not None:
+            raise result
+
+    async def apply_many(self, ops: Sequence[Op]) -> list[IPVSError | None]:
+        """Apply edits in order, in batches; one result per edit (None = done).
+
+        A refused edit never stops the others. If the kernel stops answering
+        or the socket fails, the edits whose outcome is unknown and the ones
+        not sent yet are reported as failed (the caller re-reads the table).
+        """
+        results: list[IPVSError | None] = [None] * len(ops)
+        async with self._guard():
+            start = 0
+            while start < len(ops):
+                chunk = range(start, min(start + self.batch, len(ops)))
+                broken = await self._apply_chunk(ops, chunk, results)
+                start = chunk.stop
+                if broken is not None:
+                    for i in range(start, len(ops)):
+                        results[i] = IPVSError(ops[i].ipvsadm(), broken.errno, f"not sent: {broken.detail}")
+                    break
+        return results
+
+    async def _apply_chunk(self, ops: Sequence[Op], chunk: range, results: list[IPVSError | None]
+                           ) -> IPVSError | None:
+        """Send ``ops[chunk]`` in one write; fill ``results``; return the error that broke the socket, if any."""
+        try:
+            if self._sock is None:
+                await self.open()
+        except IPVSError as exc:
+            for i in chunk:
+                results[i] = IPVSError(ops[i].ipvsadm(), exc.errno, exc.detail)
+            return exc
+        sock = self._sock
+        assert sock is not None
+        by_seq: dict[int, int] = {}
+        parts: list[bytes] = []
+        last = chunk[-1]
+        seq = 0
+        for i in chunk:
+            seq = next(self._seq)
+            by_seq[seq] = i
+            flags = m.NLM_F_REQUEST | (m.NLM_F_ACK if i == last else 0)
+            parts.append(m.op_message(self._family, ops[i], seq, flags))
+        last_seq = seq
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.deadline):
+                await loop.sock_sendall(sock, b"".join(parts))
+                self.writes += 1
+                self.ops_sent += len(chunk)
+                while True:
+                    data = await loop.sock_recv(sock, RECV_SIZE)
+                    done = False
+                    for kind, _flags, got, payload in m.split(data):
+                        idx = by_seq.get(got)
+                        if idx is None or kind != m.NLMSG_ERROR:
+                            continue
+                        code = m.error_code(payload)
+                        if code:
+                            results[idx] = IPVSError(ops[idx].ipvsadm(), code, m.describe(code, ops[idx]))
+                        done = done or got == last_seq
+                    if done:
+                        return None
+        except TimeoutError:
+            self.close()
+            broken = IPVSError("batch", errno_mod.ETIMEDOUT, f"the kernel did not answer within {self.deadline:g}s")
+        except OSError as exc:
+            self.close()
+            failed: int = exc.errno if exc.errno else errno_mod.EIO
+            what = ("replies lost (receive buffer overrun)" if failed == errno_mod.ENOBUFS
+                    else "not permitted: IPVS needs CAP_NET_ADMIN" if failed == errno_mod.EPERM
+                    else f"netlink socket error: {m.strerror(failed)}")
+            broken = IPVSError("batch", failed, what)
+        for i in chunk:
+            if results[i] is None:
+                results[i] = IPVSError(ops[i].ipvsadm(), broken.errno, f"{broken.detail}; outcome unknown")
+        return broken

@@ -149,7 +149,7 @@ async def test_reload_broken_config_keeps_running_config_and_checking(tmp_path, 
     backend = MemoryIPVS()
     d, task = await start_daemon(cfg, backend)
     cfg.write_text(cfg.read_text().replace("checktype", "x") + "\tchecktype=bogus\n")
-    assert await d.reload() is False
+    assert (await d.reload())["ok"] is False
     assert d.last_reload["ok"] is False and ":" in d.last_reload["errors"][0]
     await servers[0].set_mode("error500")  # health checking still drives the table
     await wait_for(lambda: servers[0].port not in weights(backend), 2.5)
@@ -164,7 +164,7 @@ async def test_reload_weight_change_is_one_edit(tmp_path, servers):
     d, task = await start_daemon(cfg, backend)
     before = len(backend.applied)
     write_config(cfg, servers, weight2=5)
-    assert await d.reload() is True
+    assert (await d.reload())["ok"] is True
     assert [(op.kind, op.dest.weight) for op in backend.applied[before:]] == [("edit-dest", 5)]
     await stop_daemon(d, task)
 
@@ -182,3 +182,119 @@ async def test_kernel_error_is_logged_and_retried_not_fatal(tmp_path, servers):
     assert not d.degraded
     await stop_daemon(d, task)
     assert "ipvs.error" in (tmp_path / "lvsd.log").read_text()
+
+
+# -- the kernel table: drain, readdquiescent, drift repair, batches (issue 5) ----------
+
+
+def kernel_config(path, servers, *, keep=None, drain="", globals_=""):
+    """A config naming ``servers`` (or the first ``keep`` of them), quick resync, optional drain lines."""
+    chosen = servers if keep is None else servers[:keep]
+    reals = "".join(f"\treal=127.0.0.1:{s.port} masq 1\n" for s in chosen)
+    path.write_text(
+        f'checktimeout=1\ncheckinterval=1\nresyncinterval=1\nlogfile="{path.parent}/lvsd.log"\n{globals_}\n'
+        f"virtual=198.51.100.1:80\n{reals}\tservice=http\n\treceive=\"OK\"\n\tscheduler=wrr\n{drain}"
+    )
+
+
+def set_conns(backend, port, active):
+    dests = backend.table.dests[VKEY]
+    dests[("127.0.0.1", port)] = Dest(**{**_fields(dests[("127.0.0.1", port)]), "active": active})
+
+
+def _fields(d):
+    return {f: getattr(d, f) for f in ("addr", "port", "forward", "weight", "u_thresh", "l_thresh")}
+
+
+async def test_a_real_removed_with_drain_goes_to_weight_zero_then_leaves_when_idle(tmp_path, servers):
+    cfg = tmp_path / "lvsd.cf"
+    kernel_config(cfg, servers, drain="\tdrain=yes\n\tdraintimeout=60\n")
+    backend = MemoryIPVS()
+    d, task = await start_daemon(cfg, backend)
+    gone = servers[1].port
+    set_conns(backend, gone, 2)
+    kernel_config(cfg, servers, keep=1, drain="\tdrain=yes\n\tdraintimeout=60\n")
+    assert (await d.reload())["ok"]
+    assert weights(backend)[gone] == 0  # draining: no new connections, the open ones live on
+    await asyncio.sleep(1.5)
+    assert weights(backend)[gone] == 0
+    set_conns(backend, gone, 0)
+    took = await wait_for(lambda: gone not in weights(backend), 3)
+    assert took < 2.5
+    await stop_daemon(d, task)
+    text = (tmp_path / "lvsd.log").read_text()
+    assert f"Draining real server: 127.0.0.1:{gone} (198.51.100.1:80) (Weight set to 0)" in text
+    assert f"Purged real server (drained): 127.0.0.1:{gone} (198.51.100.1:80)" in text
+
+
+async def test_a_drain_ends_at_its_deadline_and_a_restart_resumes_it(tmp_path, servers):
+    cfg = tmp_path / "lvsd.cf"
+    kernel_config(cfg, servers, keep=1, drain="\tdrain=yes\n\tdraintimeout=2\n")
+    live = Table()
+    live.services[VKEY] = Service(key=VKEY, scheduler="wrr").normalized()
+    live.dests[VKEY] = {
+        ("127.0.0.1", s.port): Dest(addr="127.0.0.1", port=s.port, forward="masq", weight=w, active=a)
+        for s, w, a in ((servers[0], 1, 0), (servers[1], 0, 5))  # servers[1]: left at weight 0 mid-drain
+    }
+    backend = MemoryIPVS(live)
+    t0 = time.monotonic()
+    d, task = await start_daemon(cfg, backend)
+    assert weights(backend)[servers[1].port] == 0  # resumed, not purged, not restored
+    await wait_for(lambda: servers[1].port not in weights(backend), 4)
+    assert time.monotonic() - t0 >= 2
+    await stop_daemon(d, task)
+    text = (tmp_path / "lvsd.log").read_text()
+    assert f"Purged real server (drain timeout): 127.0.0.1:{servers[1].port} (198.51.100.1:80)" in text
+    assert "Purged real server (start)" not in text
+
+
+@pytest.mark.parametrize("readd", ["no", "yes"])
+async def test_readdquiescent_decides_whether_a_quiesced_real_deleted_by_hand_comes_back(tmp_path, servers, readd):
+    cfg = tmp_path / "lvsd.cf"
+    kernel_config(cfg, servers, globals_=f"quiescent=yes\nreaddquiescent={readd}\n")
+    backend = MemoryIPVS()
+    d, task = await start_daemon(cfg, backend)
+    await servers[0].set_mode("error500")
+    await wait_for(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
+    del backend.table.dests[VKEY][("127.0.0.1", servers[0].port)]  # ipvsadm -d by hand
+    await asyncio.sleep(2.5)  # two resync intervals
+    expected = {servers[1].port: 1, **({servers[0].port: 0} if readd == "yes" else {})}
+    assert weights(backend) == expected
+    await stop_daemon(d, task)
+
+
+async def test_drift_is_repaired_within_one_resync_interval(tmp_path, servers):
+    cfg = tmp_path / "lvsd.cf"
+    kernel_config(cfg, servers)
+    backend = MemoryIPVS()
+    d, task = await start_daemon(cfg, backend)
+    want = dict(backend.table.dests[VKEY])
+    backend.table.dests[VKEY][("127.0.0.1", servers[0].port)] = Dest(
+        addr="127.0.0.1", port=servers[0].port, forward="masq", weight=9)
+    del backend.table.dests[VKEY][("127.0.0.1", servers[1].port)]
+    backend.table.dests[VKEY][("127.0.0.1", 1)] = Dest(addr="127.0.0.1", port=1, forward="masq")
+    backend.table.services[VKEY] = Service(key=VKEY, scheduler="rr").normalized()
+    took = await wait_for(lambda: backend.table.dests[VKEY] == want and
+                          backend.table.services[VKEY].scheduler == "wrr", 2)
+    assert took <= 1.2
+    backend.table.services.pop(VKEY)
+    backend.table.dests.pop(VKEY)
+    await wait_for(lambda: backend.table.dests.get(VKEY) == want, 2)
+    await stop_daemon(d, task)
+
+
+async def test_one_refused_edit_in_a_batch_does_not_lose_the_others(tmp_path, servers):
+    import errno
+
+    cfg = tmp_path / "lvsd.cf"
+    kernel_config(cfg, servers)
+    backend = MemoryIPVS()
+    backend.fail_next["add-dest"] = errno.EEXIST  # the first add of the start-up batch
+    d, task = await start_daemon(cfg, backend)
+    assert d.degraded
+    assert [op.kind for op in backend.applied] == ["add-service", "add-dest"]  # the rest of the batch went in
+    assert backend.writes == 1
+    await wait_for(lambda: len(weights(backend)) == 2 and not d.degraded, 2.5)
+    await stop_daemon(d, task)
+    text = (tmp_path / "lvsd.log").read_text()
+    assert "ipvs.error" in text and "File exists (EEXIST)" in text and "ipvsadm -a -t 198.51.100.1:80" in text

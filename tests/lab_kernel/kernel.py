@@ -1,0 +1,88 @@
+"""Reading the kernel table back two independent ways in the lab: ipvsadm (the kernel's
+own client) and lvsd's netlink reader, grouped per service so they compare line by line."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+
+from lvsd.config.model import Config
+from lvsd.health import Health, State
+from lvsd.ipvs.netlink import NetlinkIPVS
+from lvsd.ipvs.table import Table
+from lvsd.reconcile import plan
+
+Grouped = dict[str, list[str]]  # "-A ..." service line -> its sorted "-a ..." lines
+
+
+def run(*argv: str) -> str:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=30, check=True).stdout
+
+
+def group(lines: list[str]) -> Grouped:
+    """ipvsadm-save lines as {service line: sorted dest lines}, whatever order they came in."""
+    services: dict[str, str] = {}
+    dests: dict[str, list[str]] = {}
+    for line in (" ".join(raw.split()) for raw in lines):
+        if not line:
+            continue
+        words = line.split()
+        ident = " ".join(words[1:4] if words[3:4] == ["-6"] else words[1:3])
+        if words[0] == "-A":
+            services[ident] = line
+        else:
+            dests.setdefault(ident, []).append(line)
+    return {services[i]: sorted(dests.get(i, [])) for i in services}
+
+
+def ipvsadm_save() -> Grouped:
+    return group(run("ipvsadm-save", "-n").splitlines())
+
+
+def service_of(grouped: Grouped, ident: str) -> tuple[str, list[str]] | None:
+    """The (service line, dest lines) whose service is ``ident`` (``-t 198.51.100.1:80``)."""
+    for line, dests in grouped.items():
+        if line.startswith(f"-A {ident} "):
+            return line, dests
+    return None
+
+
+def thresholds() -> dict[str, dict[str, tuple[int, int]]]:
+    """``ipvsadm -Ln --thresholds``: {"TCP 198.51.100.1:80": {"203.0.113.11:80": (upper, lower)}}."""
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    current = ""
+    for line in run("ipvsadm", "-Ln", "--thresholds").splitlines():
+        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)(\s+IPv6)?", line)
+        if m:
+            current = f"{m.group(1)} {m.group(2)}" + (" IPv6" if m.group(3) else "")
+            out[current] = {}
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+(\d+)\s+(\d+)", line)
+        if m and current:
+            out[current][m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
+def listing() -> str:
+    return run("ipvsadm", "-Ln")
+
+
+def netlink_dump() -> Table:
+    async def read() -> Table:
+        async with NetlinkIPVS() as nl:
+            return await nl.dump()
+
+    return asyncio.run(read())
+
+
+def all_up(config: Config) -> dict[tuple[tuple[str, str, int], tuple[str, int]], Health]:
+    return {(v.key, r.key): Health(State.UP) for v in config.virtuals for r in v.reals}
+
+
+def wanted_table(config: Config) -> Table:
+    """What lvsd means to program for ``config`` with every real up."""
+    table = Table()
+    for step in plan(config, all_up(config), Table()):
+        table.apply(step.op)
+    return table
