@@ -184,3 +184,48 @@ def test_foreground_under_a_notify_socket_as_systemd_runs_it(lab4: Lab, director
             proc.kill()
             proc.wait(timeout=10)
         sink.close()
+
+
+SYSLOG_SCRIPT = r"""
+set -e
+mount -t tmpfs -o size=1m lvsd-test-dev /dev
+mknod -m 666 /dev/null c 1 3
+{python} - <<'PY' &
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+s.settimeout(30)
+with open("{out}", "ab") as out:
+    for _ in range(200):  # bounded
+        data = s.recv(65536)
+        out.write(data + b"\n")
+        out.flush()
+        if b"terminated on signal" in data:
+            break
+PY
+listener=$!
+sleep 1
+{python} -m lvsd --foreground {config} start &
+lvsd=$!
+for i in $(seq 1 100); do ipvsadm -Ln | grep -q 203.0.113.13 && break; sleep 0.1; done
+kill -TERM $lvsd
+wait $lvsd
+wait $listener
+"""
+
+
+def test_logfile_as_a_syslog_facility(lab4: Lab, director: Director, tmp_path) -> None:
+    import sys
+
+    out = tmp_path / "syslog.txt"
+    director.write(config().replace('logfile="@LOG@"', 'logfile="local0"'))
+    script = SYSLOG_SCRIPT.format(python=sys.executable, out=out, config=director.config)
+    # a private mount namespace: its own /dev/log, the host's /dev untouched
+    res = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                         env=director.env, capture_output=True, text=True, timeout=90)
+    assert res.returncode == 0, res.stderr
+    text = out.read_bytes().decode(errors="replace")
+    # facility local0 (16) * 8 + info (6) = <134>, ident lvsd with the pid
+    assert re.search(r"<134>.*lvsd\[\d+\]: Added real server: 203\.0\.113\.11:80 \(198\.51\.100\.1:80\) "
+                     r"\(Weight set to 1\)", text), text
+    assert "Linux Director Daemon terminated on signal: TERM" in text

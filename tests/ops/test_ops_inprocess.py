@@ -257,3 +257,29 @@ async def test_json_log_lines_carry_the_same_events(tmp_path, servers):
     events = [json.loads(line) for line in (tmp_path / "lvsd.log").read_text().splitlines()]
     added = [e for e in events if e.get("event") == "ipvs.edit" and e["msg"].startswith("Added real server")]
     assert len(added) == 2 and all(e["op"].startswith("ipvsadm -a") and e["config"] == "lvsd.cf" for e in added)
+
+
+async def test_emailalertstatus_filters_by_daemon_state(tmp_path, servers):
+    sink = SmtpSink()
+    try:
+        await sink.start("127.0.0.2", 25)
+    except OSError as exc:
+        pytest.fail(f"cannot listen on 127.0.0.2:25 for the SMTP sink: {exc}")
+    try:
+        cfg = tmp_path / "lvsd.cf"
+        cfg.write_text(config_text(
+            tmp_path, servers,
+            extra_global='emailalert="ops@example.com"\nemailalertstatus=starting\nsmtp=127.0.0.2\n',
+        ))
+        d, task = await run_daemon(cfg)
+        await until(lambda: len(sink.messages) == 2, 5)  # the two reals added while starting
+        await servers[0].set_mode("error500")
+        await until(lambda: sum(h.up for h in d.health.values()) == 1, 3)
+        await asyncio.sleep(0.5)
+        await stop(d, task, clean=False)
+    finally:
+        await sink.close()
+    subjects = [m["Subject"] for m in sink.messages]
+    assert len(subjects) == 2 and all(s.startswith("Added real server") for s in subjects), subjects
+    assert all("Daemon-Status: starting" in m.get_content() for m in sink.messages)
+    assert "Deleted real server" in (tmp_path / "lvsd.log").read_text()  # logged, not mailed
