@@ -229,3 +229,17 @@ def test_logfile_as_a_syslog_facility(lab4: Lab, director: Director, tmp_path) -
     assert re.search(r"<134>.*lvsd\[\d+\]: Added real server: 203\.0\.113\.11:80 \(198\.51\.100\.1:80\) "
                      r"\(Weight set to 1\)", text), text
     assert "Linux Director Daemon terminated on signal: TERM" in text
+
+
+def test_relative_config_path_reloads_after_daemonising(lab4: Lab, director: Director) -> None:
+    """ldirectord chdirs to / and then cannot re-read a relative path (its bug 2); lvsd made it absolute."""
+    director.write(config())
+    res = subprocess.run([*LVSD, director.config.name, "start"], cwd=director.dir, env=director.env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    director.wait(lambda t: len(t) == 3, 10)
+    director.write(config(w=2))
+    res = subprocess.run([*LVSD, director.config.name, "reload"], cwd=director.dir, env=director.env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    director.wait(lambda t: all(t.get(r, ("", 0))[1] == 2 for r in REALS), 5)
