@@ -11,6 +11,7 @@ stopped; usage error 255. Plus lvsd's own tools::
     lvsd check-config FILE
     lvsd plan FILE --assume-up|--assume-down [--format ipvsadm-save]
     lvsd convert FILE --to yaml|ldirectord
+    lvsd probe FILE [--json]
 
 Unlike ldirectord, ``stop``, ``status`` and ``reload`` never parse the config
 before acting, so a broken config can neither orphan the running daemon nor
@@ -336,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         from lvsd import plandiff
 
         return plandiff.main(argv[1:])
+    if argv[:1] == ["probe"]:  # run every check once, no kernel (lvsd.checks.probe)
+        from lvsd.checks import probe
+
+        return probe.main(argv[1:])
     if argv[:1] in (["plan"], ["convert"]):  # config tools with their own options
         from lvsd import cli_config
 

@@ -251,11 +251,18 @@ class Daemon:
         if full or reload:
             ks.reread(now, interval)
         ks.track(draining(self.d.config, self.actual), now)
+        t_plan = time.monotonic()
         steps = plan(
             self.d.config, self.health, self.actual, removed=removed or set(),
             readd=forced or self.d.config.readdquiescent, now=now, drain_since=ks.drain_since,
         )
+        t_apply = time.monotonic()
         ok = await self._apply(steps)
+        if steps:
+            self.log.info(
+                "ipvs.pass", read="reload" if reload else "full" if full else "drains", edits=len(steps), ok=ok,
+                plan_ms=round((t_apply - t_plan) * 1000, 1), apply_ms=round((time.monotonic() - t_apply) * 1000, 1),
+            )
         ks.track(draining(self.d.config, self.actual), now)
         if ok and (full or reload):
             ks.succeeded()
@@ -284,21 +291,31 @@ class Daemon:
         if key not in self.d.members or ev.result is None:
             return None
         job = self.scheduler.job(key)
-        if job is None or job.spec != ev.spec:
+        if job is None or (job.spec is not ev.spec and job.spec != ev.spec):  # identity first: this runs per check
             return None  # a result of a check the last reload replaced
         v, r = self.d.members[key]
         res = ev.result
         self.results[key] = res
-        labels = (("virtual", v.ident), ("real", str(r)))
-        self.registry.inc("lvsd_checks_total", (*labels, ("result", "up" if res.ok else "down")))
+        # metric labels, made once per (virtual, real): the key names both, so they never go stale
+        cache: dict[HealthKey, Any] = self.__dict__.setdefault("_check_labels", {})
+        labels = cache.get(key)
+        if labels is None:
+            labels = cache[key] = ((("virtual", v.ident), ("real", str(r))),
+                                   {ok: (("virtual", v.ident), ("real", str(r)), ("result", "up" if ok else "down"))
+                                    for ok in (True, False)})
+        labels, by_result = labels
+        self.registry.inc("lvsd_checks_total", by_result[res.ok])
         self.registry.observe("lvsd_check_latency_seconds", res.latency, labels)
-        if v.monitorfile:
+        # ldirectord writes no monitorfile line for ping (a udp connect), external-perl and on, except maintenance
+        logged = res.forced or ev.spec is None or ev.spec.kind not in ("ping", "external-perl", "on")
+        if v.monitorfile and logged:
             try:
                 monitorfile.append(v.monitorfile, monitorfile.line(v, r, res.ok, res.message))
             except OSError as exc:
                 self.log.error("monitorfile.error", path=v.monitorfile, error=str(exc))
         old = self.health.get(key, Health())
-        new, tr = observe(old, res.ok, res.message, time.monotonic(), failurecount=v.failurecount)
+        new, tr = observe(old, res.ok, res.message, time.monotonic(), failurecount=v.failurecount,
+                          risecount=v.risecount, reentry=v.reentry, forced=res.forced)
         self.health[key] = new
         if tr is None:
             return None

@@ -51,7 +51,7 @@ def build(config: Config) -> Director:
                     )
                 continue
             if spec.kind != "off":
-                jobs[key] = Job(spec, v.checkinterval)
+                jobs[key] = Job(spec, v.checkinterval, config.maintenancedir, r.port)
     if problems:
         raise ConfigError(problems)
     return Director(config, members, jobs)

@@ -1,16 +1,24 @@
 """The health state machine of one real server in one virtual service (pure).
 
 A real server is *up*, *down*, or *unknown* (configured but never checked and
-not adopted from the kernel). ``failurecount`` consecutive failures take an up
-server down (ldirectord's semantics; counters are per (virtual, real), which
-fixes ldirectord's shared-real bug); ``risecount`` consecutive successes bring
-a down or unknown server up (1 by default, as ldirectord). An unknown server's
-first failure makes it down at once: it was never in service.
+not adopted from the kernel). Counters are per (virtual, real), which fixes
+ldirectord's shared-real bug.
+
+* ``failurecount`` consecutive failures take an up server down (ldirectord);
+  fewer are soft failures, and a success resets the count.
+* A down server comes back after ``risecount`` consecutive successes (an lvsd
+  extension; 1 = ldirectord, one success) AND once it has kept passing for
+  ``reentry`` seconds since the first success of the streak (piranha's
+  nanny; 0 = at once). Both hold only for a server that *failed*: an unknown
+  server's first result decides at once, either way, so start-up and reload
+  never hold back a server that was never seen failing.
+* A *forced* failure (a maintenance drop-file) takes the server down at once,
+  whatever failurecount says, as ldirectord's forced service_set does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import Enum
 
 
@@ -27,6 +35,7 @@ class Health:
     successes: int = 0  # consecutive passed checks
     reason: str = ""  # the last check's message
     since: float = 0.0  # monotonic time of the last state change
+    passing_since: float = 0.0  # monotonic time of the first success of the current streak
 
     @property
     def up(self) -> bool:
@@ -42,20 +51,23 @@ class Transition:
 
 
 def observe(
-    h: Health, ok: bool, reason: str, now: float, *, failurecount: int = 1, risecount: int = 1
+    h: Health, ok: bool, reason: str, now: float, *, failurecount: int = 1, risecount: int = 1,
+    reentry: float = 0.0, forced: bool = False,
 ) -> tuple[Health, Transition | None]:
     """Fold one check result into the state; return the new state and what happened."""
+    # Built directly rather than with dataclasses.replace: this runs for every check result.
     if ok:
         successes = h.successes + 1
-        reset = Transition("reset") if h.failures > 0 and h.state is State.UP else None
-        if h.state is not State.UP and successes >= risecount:
-            return Health(State.UP, 0, successes, reason, now), Transition("up")
-        return replace(h, failures=0, successes=successes, reason=reason), reset
+        passing_since = h.passing_since if h.successes else now
+        if h.state is State.UP:
+            reset = Transition("reset") if h.failures > 0 else None
+            return Health(h.state, 0, successes, reason, h.since, passing_since), reset
+        if h.state is State.UNKNOWN or (successes >= risecount and now - passing_since >= reentry):
+            return Health(State.UP, 0, successes, reason, now, passing_since), Transition("up")
+        return Health(h.state, 0, successes, reason, h.since, passing_since), None
     failures = h.failures + 1
-    if h.state is State.UP:
-        if failures >= failurecount:
-            return Health(State.DOWN, failures, 0, reason, now), Transition("down", failures)
-        return replace(h, failures=failures, successes=0, reason=reason), Transition("soft-failure", failures)
-    if h.state is State.UNKNOWN:
-        return Health(State.DOWN, failures, 0, reason, now), Transition("down", failures)
-    return replace(h, failures=failures, successes=0, reason=reason), None
+    if h.state is State.UP and not forced and failures < failurecount:
+        return Health(h.state, failures, 0, reason, h.since), Transition("soft-failure", failures)
+    if h.state is State.DOWN:
+        return Health(h.state, failures, 0, reason, h.since), None
+    return Health(State.DOWN, failures, 0, reason, now), Transition("down", failures)

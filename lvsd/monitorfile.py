@@ -3,7 +3,10 @@
 ``[ctime] [pid] <real id> [up|down] <message>``, where the real id is
 ldirectord's ``check:protocol:ip:port:virtualhost:checkport:weight:forward:
 request:receive`` with runs of ``:`` squeezed to one space; ``%``, ``|``, CR
-and LF in the message are percent-encoded; an empty message is ``-``.
+and LF in the message are percent-encoded (``%7c``, as Perl's ``%.2x``); an
+empty message is ``-``. ldirectord writes a line for every check result
+except ping (and a connect on a UDP service, which is a ping), external-perl
+and ``on``; the daemon follows that, maintenance lines included.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ import time
 from lvsd.config.model import RealServer, VirtualService
 from lvsd.log import ctime
 
-_ENCODE = {"%": "%25", "|": "%7C", "\r": "%0D", "\n": "%0A"}
+_ENCODE = {"%": "%25", "|": "%7c", "\r": "%0d", "\n": "%0a"}  # Perl's sprintf("%%%.2x"): lower case
 
 
 def real_id(v: VirtualService, r: RealServer) -> str:
     if v.checktype == "negotiate":
-        check = f"{'combined' if v.connects_per_negotiate else 'negotiate'}:{v.service}"
+        check = f"{'combined' if v.connects_per_negotiate is not None else 'negotiate'}:{v.service}"
     elif v.checktype in ("external", "external-perl"):
-        check = f"{v.checktype}:{getattr(v, 'checkcommand', '') or ''}"
+        check = f"{v.checktype}:{v.checkcommand}"
     else:
         check = v.checktype
     request = r.request if r.request is not None else v.request

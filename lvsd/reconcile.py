@@ -29,11 +29,11 @@ stands (ldirectord's use case for readdquiescent=no).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from lvsd.config.model import Config, RealServer, VirtualService
-from lvsd.health import Health
+from lvsd.health import Health, State
 from lvsd.ipvs.table import (
     F_ONEPACKET,
     F_PERSISTENT,
@@ -115,6 +115,47 @@ class Wanted:
     real: RealServer | None = None
 
 
+def _wanted(
+    v: VirtualService,
+    health: Mapping[HealthKey, Health],
+    live: Mapping[tuple[str, int], Dest] | None,
+    readd: bool,
+) -> Iterator[tuple[tuple[str, int], int, RealServer | None]]:
+    """(dest key, weight, real or None for the fallback) of every dest ``v`` should have."""
+    vkey = v.key
+    keep_ports = v.fwmark is not None  # kernel_port(), inlined: this loop runs once per real
+    seen: set[tuple[str, int]] = set()
+    any_up = False
+    quiescent = v.quiescent
+    for r in v.reals:
+        h = health.get((vkey, (r.ip, r.port)))
+        if h is not None and h.state is State.UP:
+            any_up = True
+            weight = r.weight
+        elif quiescent:
+            weight = 0
+        else:
+            continue
+        port = r.port if keep_ports or (r.forward == "masq" and r.port != 0) else v.port
+        key = (r.ip, port)
+        if key in seen:
+            continue
+        seen.add(key)
+        if weight == 0 and not readd and live is not None and key not in live:
+            continue  # readdquiescent=no: a quiesced real deleted by hand stays deleted
+        yield key, weight, r
+    fb = v.fallback
+    if not any_up and fb is not None:
+        key = (fb.ip, kernel_port(v, fb.forward, fb.port))
+        if key not in seen:
+            yield key, 1, None
+
+
+def _fallback_dest(v: VirtualService, key: tuple[str, int]) -> Dest:
+    assert v.fallback is not None
+    return Dest(addr=key[0], port=key[1], forward=v.fallback.forward, weight=1)
+
+
 def desired_dests(
     v: VirtualService,
     health: Mapping[HealthKey, Health],
@@ -123,25 +164,23 @@ def desired_dests(
     readd: bool = True,
 ) -> dict[tuple[str, int], Wanted]:
     out: dict[tuple[str, int], Wanted] = {}
-    any_up = False
-    for r in v.reals:
-        h = health.get((v.key, r.key))
-        if h is not None and h.up:
-            any_up = True
-            d = real_dest(v, r, r.weight)
-        elif v.quiescent:
-            d = real_dest(v, r, 0)
-            if not readd and live is not None and d.key not in live:
-                continue  # readdquiescent=no: a quiesced real deleted by hand stays deleted
+    for key, weight, r in _wanted(v, health, live, readd):
+        if r is None:
+            out[key] = Wanted(_fallback_dest(v, key), "fallback")
         else:
-            continue
-        out.setdefault(d.key, Wanted(d, "real", r))
-    if not any_up and v.fallback is not None:
-        fb = v.fallback
-        d = Dest(addr=fb.ip, port=kernel_port(v, fb.forward, fb.port), forward=fb.forward, weight=1)
-        if d.key not in out:
-            out[d.key] = Wanted(d, "fallback")
+            out[key] = Wanted(real_dest(v, r, weight), "real", r)
     return out
+
+
+def _unchanged(cur: Dest, r: RealServer, weight: int) -> bool:
+    """``cur`` already is real ``r`` at ``weight`` (the fast path of a large table: no object built)."""
+    return (
+        cur.weight == weight
+        and cur.u_thresh == r.upper
+        and cur.l_thresh == r.lower
+        and (cur.forward == r.forward or cur.forward == "local")
+        and (r.forward != "ipip" or (cur.tun_type, cur.tun_port, cur.tun_flags) == (0, 0, 0))
+    )
 
 
 def _dest_role(v: VirtualService, key: tuple[str, int]) -> tuple[Role, RealServer | None]:
@@ -216,21 +255,25 @@ def plan_virtual(
     elif live.normalized() != svc:
         steps.append(Step(Op(kind="edit-service", service=svc), v))
     have = actual.dests_of(svc.key) if live is not None else {}
-    want = desired_dests(v, health, have, readd=readd)
     grow: list[Step] = []
     shrink: list[Step] = []
     removals: list[Step] = []
-    for key, w in want.items():
+    want: set[tuple[str, int]] = set()
+    for key, weight, r in _wanted(v, health, have, readd):
+        want.add(key)
         cur = have.get(key)
+        if cur is not None and r is not None and _unchanged(cur, r, weight):
+            continue
+        dest = _fallback_dest(v, key) if r is None else real_dest(v, r, weight)
         kind: OpKind
         if cur is None:
             kind = "add-dest"
-        elif not cur.same(w.dest):
+        elif not cur.same(dest):
             kind = "edit-dest"
         else:
             continue
-        (grow if w.dest.weight > 0 else shrink).append(
-            Step(Op(kind=kind, service=svc, dest=w.dest, role=w.role), v, w.real)
+        (grow if weight > 0 else shrink).append(
+            Step(Op(kind=kind, service=svc, dest=dest, role="real" if r is not None else "fallback"), v, r)
         )
     for key, cur in have.items():
         if key in want:

@@ -2,13 +2,15 @@
 
 A failing backend is a value, not an exception: every check returns a result
 whose message an operator can act on (``GET /: status 500, expected 2xx``).
-The spec is derived from the config; two real servers checked the same way
-have equal specs, and a reload that leaves a spec unchanged keeps its state.
+The spec is derived from the config and holds everything the probe needs and
+nothing else: two (virtual, real) pairs that check the same server the same
+way have equal specs, so the scheduler runs one probe for both, and a reload
+that leaves a spec unchanged keeps its schedule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 
 from lvsd.config.model import RealServer, VirtualService
 
@@ -18,25 +20,62 @@ SERVICE_PORTS = {
     "ldap": 389, "https": 443, "submission": 587, "ldaps": 636, "imaps": 993, "pops": 995,
     "oracle": 1521, "radius": 1812, "http_proxy": 3128, "mysql": 3306, "sip": 5060, "pgsql": 5432,
 }
+# Services whose whole check ldirectord bounds by checktimeout (an alarm around it), not negotiatetimeout.
+CHECKTIMEOUT_SERVICES = frozenset(("ldap", "ldaps", "radius"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckSpec:
-    kind: str  # "connect" | "negotiate" | "on" | "off"
+    kind: str  # connect | negotiate | ping | external | external-perl | on | off
     service: str  # negotiate protocol (http, https, none, ...)
-    host: str  # the real server's address
+    host: str  # the real server's address (IPv6 without brackets)
     port: int
     timeout: float  # deadline for the whole check, seconds
+    protocol: str = "tcp"  # the virtual's: tcp | udp | fwm (dns, sip, simpletcp and connect follow it)
     request: str = "/"
     receive: str = ""
     virtualhost: str | None = None
     method: str = "GET"
+    login: str = ""
+    passwd: str = ""
+    database: str = ""
+    secret: str = ""
+    checkcount: int = 1  # ping attempts
+    connects: int | None = None  # checktype=N: N connect checks between negotiates
+    connect_timeout: float = 0.0  # checktimeout, for the connect steps of checktype=N
+    command: str = ""  # external / external-perl / send_program
+    args: tuple[str, ...] = ()  # external: VIP|fwmark VPORT RIP RPORT
+    send_program: bool = False  # piranha's nanny contract: %h/%p substituted, output matched
+    tls_verify: bool = False  # lvsd extension: verify the server's certificate
+    tls_servername: str | None = None  # lvsd extension: SNI (and the name verified)
+    tls_cafile: str | None = None  # lvsd extension: CA bundle for verification
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Specs key the probe table and the per-spec caches of the check modules: hash once, not per check.
+        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @property
+    def target(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def describe(self) -> str:
-        h = f"[{self.host}]" if ":" in self.host else self.host
+        """How ``lvsd probe`` and the logs name the check: ``http GET /health 203.0.113.11:80``."""
         if self.kind == "negotiate":
-            return f"{self.service} {h}:{self.port}{self.request if self.service.startswith('http') else ''}"
-        return f"{self.kind} {h}:{self.port}"
+            combined = f" (every {self.connects + 1} checks)" if self.connects else ""
+            if self.service in ("http", "https", "http_proxy"):
+                return f"{self.service} {self.method} {self.request} {self.target}{combined}"
+            return f"{self.service} {self.target}{combined}"
+        if self.kind == "ping":
+            return f"ping {self.host}" + (f" ({self.checkcount} attempts)" if self.checkcount > 1 else "")
+        if self.kind in ("external", "external-perl"):
+            return f"{self.kind} {' '.join((self.command, *self.args))}"
+        if self.kind == "connect":
+            return f"connect {self.target}"
+        return f"{self.kind} {self.target}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +83,7 @@ class CheckResult:
     ok: bool
     message: str
     latency: float = 0.0  # seconds the check took
+    forced: bool = False  # maintenance: down at once, whatever failurecount says
 
 
 def check_port(v: VirtualService, r: RealServer) -> int:
@@ -55,17 +95,84 @@ def check_port(v: VirtualService, r: RealServer) -> int:
     return SERVICE_PORTS.get(v.service, v.port)
 
 
+def _host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def spec_for(v: VirtualService, r: RealServer) -> CheckSpec:
-    kind = v.checktype
-    timeout = v.negotiatetimeout if kind == "negotiate" else v.checktimeout
-    return CheckSpec(
+    kind: str = v.checktype
+    service = v.service
+    if kind == "connect" and v.protocol == "udp":
+        kind = "ping"  # ldirectord: a connect check on a UDP service is an ICMP ping
+    if kind == "negotiate":
+        timeout = v.negotiatetimeout
+        if service in CHECKTIMEOUT_SERVICES:
+            timeout = min(v.checktimeout, v.negotiatetimeout)
+    elif kind == "ping":
+        timeout = v.checktimeout * max(1, v.checkcount)  # checktimeout per attempt
+    else:
+        timeout = v.checktimeout
+    args: tuple[str, ...] = ()
+    command = ""
+    if kind in ("external", "external-perl"):
+        command = v.send_program if v.send_program is not None else v.checkcommand
+        vip = str(v.fwmark) if v.fwmark is not None else _host(v.ip or "")
+        args = (vip, str(v.port), _host(r.ip), str(r.port))
+    per_negotiate = v.connects_per_negotiate if kind == "negotiate" else None
+    spec = CheckSpec(
         kind=kind,
-        service=v.service,
+        service=service if kind == "negotiate" else "none",
         host=r.ip,
         port=check_port(v, r),
         timeout=timeout,
+        protocol=v.protocol,
         request=r.request if r.request is not None else v.request,
         receive=r.receive if r.receive is not None else v.receive,
         virtualhost=v.virtualhost,
         method=v.httpmethod,
+        login=v.login,
+        passwd=v.passwd,
+        database=v.database,
+        secret=v.secret,
+        checkcount=v.checkcount,
+        connects=per_negotiate,
+        connect_timeout=v.checktimeout if per_negotiate is not None else 0.0,
+        command=command,
+        args=args if v.send_program is None else (),
+        send_program=v.send_program is not None,
+        tls_verify=v.tlsverify,
+        tls_servername=v.tlsservername,
+        tls_cafile=v.tlscafile,
     )
+    return _shareable(spec)
+
+
+_USES_PROTOCOL = frozenset(("dns", "sip", "simpletcp"))
+_HTTP = frozenset(("http", "https", "http_proxy"))
+_CREDENTIALS = frozenset(("pop", "pops", "imap", "imaps", "ldap", "ldaps", "radius", "mysql", "pgsql", "oracle",
+                          "ftp", "sip"))
+_TLS = frozenset(("https", "pops", "imaps", "ldaps"))
+
+
+def _shareable(s: CheckSpec) -> CheckSpec:
+    """Reset what this kind of check does not read, so equal probes compare equal across virtuals."""
+    d = CheckSpec(kind=s.kind, service=s.service, host=s.host, port=s.port, timeout=s.timeout)
+    if s.kind in ("on", "off"):
+        return replace(d, timeout=0.0)
+    if s.kind == "ping":
+        return replace(d, port=0, checkcount=s.checkcount)
+    if s.kind == "connect":
+        return d
+    if s.kind in ("external", "external-perl"):
+        return replace(d, port=0 if not s.send_program else s.port, command=s.command, args=s.args,
+                       send_program=s.send_program, receive=s.receive if s.send_program else "")
+    d = replace(d, request=s.request, receive=s.receive, connects=s.connects, connect_timeout=s.connect_timeout)
+    if s.service in _USES_PROTOCOL:
+        d = replace(d, protocol=s.protocol)
+    if s.service in _HTTP:
+        d = replace(d, virtualhost=s.virtualhost, method=s.method)
+    if s.service in _CREDENTIALS:
+        d = replace(d, login=s.login, passwd=s.passwd, database=s.database, secret=s.secret)
+    if s.service in _TLS:
+        d = replace(d, tls_verify=s.tls_verify, tls_servername=s.tls_servername, tls_cafile=s.tls_cafile)
+    return d

@@ -1,18 +1,62 @@
-"""Run one check under its deadline, turning every outcome into a :class:`CheckResult`."""
+"""Run one check under its deadline, turning every outcome into a :class:`CheckResult`.
+
+:func:`validate` is called when a config is loaded: a check lvsd cannot run
+(a missing optional driver, a SQL check without login or query, a receive
+pattern that does not compile) is a config error there, never a surprise
+at run time. :func:`run_check` never raises (except cancellation): refused,
+reset, a TLS failure, a malformed answer or a bug in a check module are all
+a down result with a reason, and the deadline covers the whole exchange.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import importlib.util
+import os
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 
-import aiohttp
-
-from lvsd.checks import http, tcp
+from lvsd.checks import external, ftp, http, ldap, mail, ping, radius, sip, sql, tcp
 from lvsd.checks.base import CheckResult, CheckSpec
+from lvsd.checks.dns import dns_check
+from lvsd.checks.patterns import problem
 
-NEGOTIATE_SERVICES = {"http", "https", "none"}  # services whose negotiate check exists in this version
+Check = Callable[[CheckSpec], Awaitable[tuple[bool, str]]]
+
+NEGOTIATE: dict[str, Check] = {
+    "http": http.negotiate,
+    "https": http.negotiate,
+    "http_proxy": http.negotiate,
+    "smtp": mail.smtp,
+    "submission": mail.smtp,
+    "pop": lambda s: mail.pop(s, tls=False),
+    "pops": lambda s: mail.pop(s, tls=True),
+    "imap": lambda s: mail.imap(s, tls=False),
+    "imaps": lambda s: mail.imap(s, tls=True),
+    "ldap": lambda s: ldap.ldap(s, tls=False),
+    "ldaps": lambda s: ldap.ldap(s, tls=True),
+    "nntp": tcp.nntp,
+    "dns": dns_check,
+    "radius": radius.radius,
+    "mysql": sql.mysql,
+    "pgsql": sql.pgsql,
+    "oracle": sql.oracle,
+    "ftp": ftp.ftp,
+    "sip": sip.sip,
+    "simpletcp": tcp.simpletcp,
+}
+KINDS: dict[str, Check] = {
+    "connect": tcp.connect,
+    "ping": ping.ping,
+    "external": external.external,
+    "external-perl": external.external,
+}
+# Optional drivers: service -> (module, extra).
+EXTRAS = {"dns": ("dns", "dns"), "mysql": ("aiomysql", "mysql"), "pgsql": ("asyncpg", "pgsql"),
+          "oracle": ("oracledb", "oracle")}
+SQL = frozenset(("mysql", "pgsql", "oracle"))
 
 
 class UnsupportedCheck(ValueError):
@@ -20,56 +64,97 @@ class UnsupportedCheck(ValueError):
 
 
 def validate(spec: CheckSpec) -> None:
-    if spec.kind in ("connect", "on", "off"):
+    """Raise UnsupportedCheck with a message an operator can act on."""
+    if spec.kind in ("on", "off"):
         return
-    if spec.kind == "negotiate" and spec.service in NEGOTIATE_SERVICES:
+    if spec.kind in ("external", "external-perl"):
+        if spec.kind == "external-perl" and not os.access(external.PERL, os.X_OK):
+            raise UnsupportedCheck(f"checktype=external-perl needs perl ({external.PERL} is missing)")
+        if spec.send_program and spec.receive and (why := problem(spec.receive)):
+            raise UnsupportedCheck(why)
         return
-    what = f"service={spec.service}" if spec.kind == "negotiate" else f"checktype={spec.kind}"
-    raise UnsupportedCheck(f"{what} checks are not implemented in this version of lvsd")
+    if spec.kind in KINDS:
+        return
+    if spec.kind != "negotiate":
+        raise UnsupportedCheck(f"checktype={spec.kind} is not a check lvsd knows")
+    if spec.service == "none":
+        return
+    if spec.service not in NEGOTIATE:
+        raise UnsupportedCheck(f"service={spec.service} checks are not implemented in this version of lvsd")
+    if spec.service in EXTRAS:
+        module, extra = EXTRAS[spec.service]
+        if importlib.util.find_spec(module) is None:
+            raise UnsupportedCheck(f"service={spec.service} needs the optional driver {module!r}: "
+                                   f"pip install 'lvsd[{extra}]'")
+    if spec.service in SQL and (not spec.login or not sql.query_of(spec)):
+        raise UnsupportedCheck(f"service={spec.service} needs login= and request= (the SQL query to run); "
+                               "ldirectord marks the server down at every check without them")
+    if spec.service == "http_proxy" and not spec.request.lstrip("/").startswith("http://"):
+        raise UnsupportedCheck("service=http_proxy needs request= to be the absolute URL to fetch through the real "
+                               f"server (\"http://www.example.com/\"), not {spec.request!r}")
+    if spec.service == "dns" and not spec.receive:
+        raise UnsupportedCheck("service=dns needs receive= (what the A or PTR answer must match); "
+                               "ldirectord marks the server down at every check without it")
+    if spec.receive and (why := problem(spec.receive)):
+        raise UnsupportedCheck(why)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """An exception as an operator reads it: ``connection refused``, ``TLS error: ...``."""
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return "connection refused"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_err = exc.os_error
-        if isinstance(os_err, ConnectionRefusedError) or getattr(os_err, "errno", None) == errno.ECONNREFUSED:
-            return "connection refused"
-        return f"cannot connect: {os_err.strerror or os_err}"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server closed the connection without answering"
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return "too many redirects"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by the server"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not accepted: {exc.verify_message or exc.reason}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, http.HTTPError | tcp.ProtocolError):
+        return str(exc)
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "server closed the connection in the middle of an answer"
     if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
+        return f"cannot connect: {exc.strerror}" if exc.strerror else str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
 
 
-async def run_check(spec: CheckSpec, session: aiohttp.ClientSession | None = None) -> CheckResult:
-    """Run ``spec`` once. Never raises (except cancellation); the deadline covers everything."""
+def _what(spec: CheckSpec, connect_step: bool) -> str:
+    if connect_step or spec.kind == "connect":
+        return "connect"
+    if spec.kind == "negotiate" and spec.service in ("http", "https", "http_proxy"):
+        return f"{spec.method} {http.shown_request(spec)}"
+    if spec.kind == "negotiate":
+        return spec.service
+    return spec.kind
+
+
+async def run_check(spec: CheckSpec, *, connect_step: bool = False) -> CheckResult:
+    """Run ``spec`` once (its connect step for checktype=N when ``connect_step``). Never raises."""
     start = time.monotonic()
     if spec.kind == "on":
         return CheckResult(True, "checktype=on")
     if spec.kind == "off":
         return CheckResult(False, "checktype=off")
-    if spec.kind == "negotiate" and spec.service == "none":
+    if spec.kind == "negotiate" and spec.service == "none" and not connect_step:
         return CheckResult(True, "service=none: no check")
+    check = tcp.connect if connect_step else KINDS.get(spec.kind) or NEGOTIATE.get(spec.service)
+    timeout = spec.connect_timeout if connect_step else spec.timeout
+    # ping times its own attempts (checkcount of checktimeout each): its verdict, not this one, should be seen
+    grace = 0.03 if check is ping.ping else 0.0
+    if check is None:
+        return CheckResult(False, f"no check for {spec.describe()}")
     try:
-        async with asyncio.timeout(spec.timeout):
-            if spec.kind == "connect":
-                ok, msg = await tcp.connect(spec)
-            elif session is None:
-                async with http.new_session() as own:
-                    ok, msg = await http.negotiate(spec, own)
-            else:
-                ok, msg = await http.negotiate(spec, session)
+        if check is tcp.connect or check is http.negotiate:  # the hot paths take their deadline themselves
+            deadline = asyncio.get_running_loop().time() + timeout
+            ok, msg = await (tcp.connect(spec, deadline) if check is tcp.connect else http.negotiate(spec, deadline))
+        else:
+            async with asyncio.timeout(timeout + grace):
+                ok, msg = await check(spec)
     except TimeoutError:
-        what = f"{spec.method} {spec.request}" if spec.kind == "negotiate" else "connect"
-        return CheckResult(False, f"{what}: no answer within {spec.timeout:g}s", time.monotonic() - start)
+        return CheckResult(False, f"{_what(spec, connect_step)}: no answer within {timeout:g}s",
+                           time.monotonic() - start)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # a misbehaving backend is a result, never a crash
-        return CheckResult(False, _describe(exc), time.monotonic() - start)
+    except Exception as exc:  # a misbehaving backend (or check) is a result, never a crash
+        return CheckResult(False, f"{_what(spec, connect_step)}: {describe_error(exc)}", time.monotonic() - start)
     return CheckResult(ok, msg, time.monotonic() - start)

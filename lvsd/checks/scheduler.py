@@ -1,84 +1,202 @@
 """Run every real server's check concurrently, each on its own fixed-rate schedule.
 
-Each job checks one (virtual, real) pair every ``interval`` seconds, measured
-from the start of one check to the start of the next, so a hung server delays
-nobody and a failure is seen within ``interval + timeout``. First runs are
-spread over a short window so a large config does not start in one burst.
+A *job* is what one (virtual, real) pair asks for: a check spec, an
+interval and the maintenance directory. Pairs whose jobs are equal share one
+*probe*: the server is checked once and the result is handed to each pair
+(their health counters stay separate). Each probe is one task that checks
+every ``interval`` seconds, measured from slot to slot (a slow or hung check
+delays nobody else; a check longer than the interval skips the slots it
+overran). The first checks run at once (spread over at most half a second),
+so start-up and reload decide quickly; after that each probe keeps its own
+phase within the interval, spread evenly (a golden-ratio sequence), so
+thousands of servers do not wake together. A semaphore bounds the checks
+(and so the sockets) in flight; the open-files limit is raised to match.
 The scheduler owns its tasks: :meth:`close` cancels and awaits every one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import gc
+import math
+import resource
+import time
+from collections import deque
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-
-import aiohttp
+from dataclasses import dataclass, field
 
 from lvsd import log
-from lvsd.checks import http
+from lvsd.checks import timers
 from lvsd.checks.base import CheckResult, CheckSpec
+from lvsd.checks.maintenance import Maintenance
 from lvsd.checks.run import run_check
 
 OnResult = Callable[[Hashable, CheckSpec, CheckResult], None]
+
+MAX_CONCURRENT = 4096  # checks in flight at once
+FDS_PER_CHECK = 2  # ftp's data connection, a script's pipe
+RESERVED_FDS = 256  # the netlink socket, logs, the control socket, ...
+WANTED_NOFILE = 65536
+FIRST_SPREAD = 0.5  # seconds over which the first checks are spread
+GOLDEN = (math.sqrt(5) - 1) / 2
+COMBINED_RESET = 999_999  # ldirectord: the next check of checktype=N is a negotiate
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
     spec: CheckSpec
     interval: float
+    maintenancedir: str | None = None
+    real_port: int = 0  # the real's configured port, for the maintenance file names
+
+
+@dataclass(slots=True, eq=False)
+class _Probe:
+    job: Job
+    members: list[Hashable]
+    phase: float
+    connects: int = COMBINED_RESET  # checktype=N: connect checks passed since the last negotiate
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the scheduler did, for metrics and the benchmark."""
+
+    checks: int = 0
+    shared: int = 0  # results handed to more than one (virtual, real)
+    lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # seconds after the slot
+
+
+def concurrency_limit(wanted: int = MAX_CONCURRENT) -> int:
+    """Raise RLIMIT_NOFILE towards WANTED_NOFILE and size the bound on checks in flight to it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = WANTED_NOFILE if hard == resource.RLIM_INFINITY else min(hard, WANTED_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, (soft - RESERVED_FDS) // FDS_PER_CHECK))
 
 
 class Scheduler:
-    def __init__(self, on_result: OnResult, *, max_concurrent: int = 1024) -> None:
+    def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None) -> None:
         self._on_result = on_result
         self._jobs: dict[Hashable, Job] = {}
-        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._slots = asyncio.Semaphore(max_concurrent)
+        self._probes: dict[Job, _Probe] = {}
+        self.max_concurrent = max_concurrent or concurrency_limit()
+        self._slots = asyncio.Semaphore(self.max_concurrent)
+        self._maintenance = Maintenance()
+        self._started = 0  # probes ever started: their index in the phase sequence
+        self.stats = Stats()
 
     @property
     def jobs(self) -> dict[Hashable, Job]:
         return dict(self._jobs)
 
+    @property
+    def probes(self) -> int:
+        return len(self._probes)
+
     def job(self, key: Hashable) -> Job | None:
         return self._jobs.get(key)
 
     def sync(self, jobs: dict[Hashable, Job]) -> None:
-        """Make the running jobs exactly ``jobs``; unchanged jobs keep running undisturbed."""
-        if self._session is None:
-            self._session = http.new_session()
-        for key in list(self._tasks):
-            if jobs.get(key) != self._jobs.get(key):
-                self._tasks.pop(key).cancel()
-                self._jobs.pop(key, None)
+        """Make the running jobs exactly ``jobs``; an unchanged probe keeps running undisturbed."""
+        groups: dict[Job, list[Hashable]] = {}
         for key, job in jobs.items():
-            if key not in self._tasks:
-                self._jobs[key] = job
-                self._tasks[key] = asyncio.get_running_loop().create_task(self._loop(key, job), name=f"check {key}")
-
-    async def _loop(self, key: Hashable, job: Job) -> None:
+            groups.setdefault(job, []).append(key)
+        removed = [j for j in self._probes if j not in groups]
+        for job in removed:
+            probe = self._probes.pop(job)
+            if probe.task is not None:
+                probe.task.cancel()
+                probe.task = None  # no probe <-> task cycle left behind
         loop = asyncio.get_running_loop()
-        next_at = loop.time() + random.uniform(0.0, min(job.interval * 0.1, 0.5))
+        for job, keys in groups.items():
+            running = self._probes.get(job)
+            if running is not None:
+                running.members = keys
+                continue
+            phase = (self._started * GOLDEN) % 1.0
+            self._started += 1
+            probe = _Probe(job, keys, phase)
+            probe.task = loop.create_task(self._run(probe), name=f"check {job.spec.describe()}")
+            self._probes[job] = probe
+        self._jobs = dict(jobs)
+        # What is alive now (the config, the probes) lives until the next reload: keep it out of the cyclic
+        # collector's full passes, which would otherwise walk it every few thousand checks and stall the loop.
+        # A reload that dropped probes first lets the collector see what the last freeze kept.
+        if removed:
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
+
+    async def _run(self, probe: _Probe) -> None:
+        loop = asyncio.get_running_loop()
+        interval = probe.job.interval
+        now = loop.time()
+        due = now + min(FIRST_SPREAD, interval / 2) * probe.phase
+        anchor = now + probe.phase * interval  # this probe's slots: anchor + k * interval
+        clock = timers.clock()
         while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if due > loop.time():
+                await clock.wait_until(due)
             started = loop.time()
-            async with self._slots:
-                result = await run_check(job.spec, self._session)
             try:
-                self._on_result(key, job.spec, result)
+                async with self._slots:
+                    started = loop.time()
+                    self.stats.lateness.append(started - due)
+                    result = await self._check(probe)
+                self._fan_out(probe, result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not end this server's checks
+                log.get().exception("check.failed", check=probe.job.spec.describe())
+            # the next slot at least half an interval after this check started
+            k = math.ceil((started + interval / 2 - anchor) / interval)
+            due = anchor + k * interval
+            now = loop.time()
+            if due < now:  # the check overran: skip the slots it missed
+                due += math.ceil((now - due) / interval) * interval
+
+    async def _check(self, probe: _Probe) -> CheckResult:
+        job = probe.job
+        self.stats.checks += 1
+        if job.maintenancedir is not None:
+            t = time.monotonic()
+            found = await self._maintenance.found(job.maintenancedir, job.spec.host, job.real_port)
+            if found is not None:
+                return CheckResult(False, "Server in maintenance", time.monotonic() - t, forced=True)
+        spec = job.spec
+        if spec.connects is None or probe.connects >= spec.connects:
+            result = await run_check(spec)
+            if spec.connects is not None and result.ok:
+                probe.connects = 0
+            return result
+        result = await run_check(spec, connect_step=True)
+        probe.connects = probe.connects + 1 if result.ok else COMBINED_RESET
+        return result
+
+    def _fan_out(self, probe: _Probe, result: CheckResult) -> None:
+        members = probe.members
+        if len(members) > 1:
+            self.stats.shared += 1
+        for key in members:
+            try:
+                self._on_result(key, probe.job.spec, result)
             except Exception:  # the owner's bug must not stop this server's checks
-                log.get().exception("check.callback_failed", check=job.spec.describe())
-            next_at = max(started + job.interval, loop.time())
+                log.get().exception("check.callback_failed", check=probe.job.spec.describe())
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = [p.task for p in self._probes.values() if p.task is not None]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        self._probes.clear()
         self._jobs.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+

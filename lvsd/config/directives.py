@@ -299,6 +299,9 @@ DIRECTIVES: dict[str, Directive] = {
     "smtp": D(_smtp, "both"),
     "drain": D(_yes_no, "both"),  # lvsd extension: drain reals removed from the config
     "draintimeout": D(_seconds, "both"),  # lvsd extension: the longest drain
+    "risecount": D(_count, "both"),  # lvsd extension: passed checks that bring a failed real back
+    "tlsverify": D(_yes_no, "both"),  # lvsd extension: verify TLS certificates (https, pops, imaps, ldaps)
+    "tlscafile": D(_maybe_quoted, "both"),  # lvsd extension: CA bundle for tlsverify=yes
     # global only
     "autoreload": D(_yes_no, "global"),
     "fork": D(_yes_no, "global"),
@@ -332,6 +335,7 @@ DIRECTIVES: dict[str, Directive] = {
     "ops": D(_yes_no, "virtual"),
     "httpmethod": D(_httpmethod, "virtual"),
     "virtualhost": D(_virtualhost, "virtual"),
+    "tlsservername": D(_virtualhost, "virtual"),  # lvsd extension: TLS SNI and the name verified
     "monitorfile": D(_maybe_quoted, "virtual"),
     "servicename": D(_text, "virtual"),
     "comment": D(_text, "virtual"),

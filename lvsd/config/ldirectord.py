@@ -306,6 +306,8 @@ class _Reader:
             servicename=v.get("servicename"), comment=v.get("comment"), where=where,
             drain=both("drain", False),
             draintimeout=float(both("draintimeout", DEFAULT_DRAINTIMEOUT)),
+            risecount=both("risecount", 1), tlsverify=both("tlsverify", False),
+            tlsservername=v.get("tlsservername"), tlscafile=both("tlscafile", None),
         )
         self._warn_block(v, virtual, fork=g.get("fork", False))
         return virtual

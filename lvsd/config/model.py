@@ -132,6 +132,12 @@ class VirtualService:
     # lvsd extension (kernel table): drain real servers removed from the config instead of deleting them.
     drain: bool = False  # drain=yes: weight 0 first, deleted once no active connection is left
     draintimeout: float = DEFAULT_DRAINTIMEOUT  # ... or once this many seconds have passed
+    # lvsd extensions (checks): consecutive passed checks that bring a failed real back (1 = ldirectord);
+    # TLS verification and SNI for the TLS services (https, pops, imaps, ldaps; ldirectord verifies nothing).
+    risecount: int = 1
+    tlsverify: bool = False  # verify the certificate chain and the name (tlsservername, else the real's IP)
+    tlsservername: str | None = None  # sent as SNI, and the name verified with tlsverify=yes
+    tlscafile: str | None = None  # CA bundle for tlsverify=yes; None = the system's trust store
     where: Location | None = field(default=None, compare=False)
 
     @property

@@ -207,6 +207,12 @@ def _block(p: Plan, v: VirtualService) -> Block:
         s.append(("drain", True))
     if v.draintimeout != DEFAULT_DRAINTIMEOUT:
         s.append(("draintimeout", p.seconds(v, "draintimeout", v.draintimeout)))
+    if v.risecount != 1:
+        s.append(("risecount", v.risecount))
+    if v.tlsverify:
+        s.append(("tlsverify", True))
+    s += [(name, text) for name, text in (("tlsservername", v.tlsservername), ("tlscafile", v.tlscafile))
+          if text is not None]
     s += [(name, text) for name, text in (("monitorfile", v.monitorfile), ("servicename", v.servicename),
                                           ("comment", v.comment)) if text is not None]
     if v.reentry:
