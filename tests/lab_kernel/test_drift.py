@@ -109,3 +109,21 @@ def test_failures_mid_pass_are_logged_retried_and_never_fatal(lab4: Lab, directo
     while "DEGRADED" in director.cli("status").stdout and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "DEGRADED" not in director.cli("status").stdout
+
+
+@pytest.mark.parametrize("readd", ["no", "yes"])
+def test_readdquiescent_decides_whether_a_quiesced_real_deleted_by_hand_comes_back(
+        lab4: Lab, director: Director, readd: str) -> None:
+    text = config(quiescent="yes").replace("quiescent=yes", f"quiescent=yes\nreaddquiescent={readd}")
+    start(director, f"resyncinterval={RESYNC}\n" + text)
+    lab4.backend("rs3").set_mode("refuse")
+    director.wait(lambda t: t.get("203.0.113.13:80") == ("Masq", 0), DOWN_BOUND + 2)
+    lab4.ipvsadm(f"-d -t {VIP}:80 -r 203.0.113.13:80")  # the operator takes the failed real out by hand
+    time.sleep(2 * RESYNC + SLACK)  # two full passes
+    if readd == "no":
+        assert "203.0.113.13:80" not in director.service()  # the hand deletion stands
+    else:
+        assert director.service()["203.0.113.13:80"] == ("Masq", 0)  # put back, quiesced
+        assert "Readd Quiescent real server: 203.0.113.13:80 (198.51.100.1:80) (Weight set to 0)" in director.log()
+    lab4.backend("rs3").set_mode("up")  # passing its check again brings it back in either case
+    director.wait(lambda t: t.get("203.0.113.13:80") == ("Masq", 1), 5)
