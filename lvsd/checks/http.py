@@ -401,12 +401,15 @@ async def fetch(t: Target, *, want_body: bool, deadline: float | None = None) ->
     if t.bare:
         v6 = ":" in t.host
         bare = _Bare(socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, SOCK_STREAM_NONBLOCK), exchange)
+        expiry = 0
         try:
             bare.start(t.address)
             if deadline is not None and not done.done():
-                timers.clock().expire(deadline, done)  # type: ignore[arg-type]  # any future can time out
+                expiry = timers.clock().expire(deadline, done)
             return await done
         finally:
+            if expiry:
+                timers.clock().cancel(expiry)
             bare.close()
             if done.done() and not done.cancelled():
                 done.exception()  # retrieved: a late error after the verdict is not worth a warning

@@ -9,8 +9,10 @@ delays nobody else; a check longer than the interval skips the slots it
 overran). The first checks run at once (spread over at most half a second),
 so start-up and reload decide quickly; after that each probe keeps its own
 phase within the interval, spread evenly (a golden-ratio sequence), so
-thousands of servers do not wake together. A semaphore bounds the checks
-(and so the sockets) in flight; the open-files limit is raised to match.
+thousands of servers do not wake together; they wait on the checks' one
+timer heap (lvsd.checks.timers), not on a loop timer each. A semaphore
+bounds the checks (and so the sockets) in flight; the open-files limit is
+raised to match.
 The scheduler owns its tasks: :meth:`close` cancels and awaits every one.
 """
 
@@ -57,6 +59,7 @@ class _Probe:
     phase: float
     connects: int = COMBINED_RESET  # checktype=N: connect checks passed since the last negotiate
     task: asyncio.Task[None] | None = None
+    reported: bool = False  # has handed over its first result
 
 
 @dataclass(slots=True)
@@ -91,6 +94,8 @@ class Scheduler:
         self.max_concurrent = max_concurrent or concurrency_limit()
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._maintenance = Maintenance()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self._unreported = 0  # probes started that have not reported yet
         self._started = 0  # probes ever started: their index in the phase sequence
         self.stats = Stats()
 
@@ -113,8 +118,12 @@ class Scheduler:
         removed = [j for j in self._probes if j not in groups]
         for job in removed:
             probe = self._probes.pop(job)
+            if not probe.reported:
+                self._unreported -= 1
             if probe.task is not None:
                 probe.task.cancel()
+                self._retiring.add(probe.task)  # still owned: close() awaits it if it has not ended by then
+                probe.task.add_done_callback(self._retiring.discard)
                 probe.task = None  # no probe <-> task cycle left behind
         loop = asyncio.get_running_loop()
         for job, keys in groups.items():
@@ -127,6 +136,7 @@ class Scheduler:
             probe = _Probe(job, keys, phase)
             probe.task = loop.create_task(self._run(probe), name=f"check {job.spec.describe()}")
             self._probes[job] = probe
+            self._unreported += 1
         self._jobs = dict(jobs)
         # What is alive now (the config, the probes) lives until the next reload: keep it out of the cyclic
         # collector's full passes, which would otherwise walk it every few thousand checks and stall the loop.
@@ -183,6 +193,11 @@ class Scheduler:
         return result
 
     def _fan_out(self, probe: _Probe, result: CheckResult) -> None:
+        if not probe.reported:
+            probe.reported = True
+            self._unreported -= 1
+            if self._unreported == 0:  # the first round is in: what it built (health, metrics) is long-lived too
+                gc.freeze()
         members = probe.members
         if len(members) > 1:
             self.stats.shared += 1
@@ -193,7 +208,7 @@ class Scheduler:
                 log.get().exception("check.callback_failed", check=probe.job.spec.describe())
 
     async def close(self) -> None:
-        tasks = [p.task for p in self._probes.values() if p.task is not None]
+        tasks = [p.task for p in self._probes.values() if p.task is not None] + list(self._retiring)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

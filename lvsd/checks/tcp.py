@@ -65,11 +65,12 @@ async def _writable(sock: socket.socket, deadline: float | None) -> None:
     r = reactor()
     fd = sock.fileno()
     r.watch(fd, OUT, lambda: _wake(ready))
-    if deadline is not None:
-        timers.clock().expire(deadline, ready)  # type: ignore[arg-type]  # any future can time out
+    expiry = timers.clock().expire(deadline, ready) if deadline is not None else 0
     try:
         await ready
     finally:
+        if expiry:
+            timers.clock().cancel(expiry)
         r.forget(fd)  # the caller closes the socket next
 
 

@@ -3,11 +3,11 @@
 ``asyncio.sleep`` and ``asyncio.timeout`` give every sleeper and every check
 its own timer handle, and the loop orders its handles with a Python-level
 comparison; with thousands of checks a second that is a noticeable share of
-each check's cost. Here entries are ``(when, seq, future, error)`` tuples
-that compare in C, and the loop holds a single timer, re-armed to the
-earliest entry. At its time an entry's future gets its result (a wake-up)
-or ``error`` (a deadline), unless it is already done. A deadline whose check
-finished is left in the heap and skipped when its time comes.
+each check's cost. Here entries are ``(when, seq)`` tuples that compare in C,
+and the loop holds a single timer, re-armed to the earliest entry. At its
+time an entry's future gets its result (a wake-up) or a TimeoutError (a
+deadline), unless it is already done. A deadline whose check is over is
+cancelled: its entry stays in the heap, holding nothing, until its time.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import math
 import weakref
+from typing import Any
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Clock] = weakref.WeakKeyDictionary()
 
@@ -23,7 +24,10 @@ _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Clock] = weakref.W
 class Clock:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.heap: list[tuple[float, int, asyncio.Future[None] | asyncio.Future[object], BaseException | None]] = []
+        # Entries hold only a float and an int (which the cyclic collector soon stops tracking); the
+        # futures wait in ``pending``, and a deadline whose check is over is dropped from there at once.
+        self.heap: list[tuple[float, int]] = []
+        self.pending: dict[int, tuple[asyncio.Future[Any], bool]] = {}  # seq -> (future, is a deadline)
         self.seq = 0
         self.timer: asyncio.TimerHandle | None = None
         self.armed = math.inf
@@ -31,19 +35,23 @@ class Clock:
     def wait_until(self, when: float) -> asyncio.Future[None]:
         """A future that is done at ``when`` (loop time)."""
         fut: asyncio.Future[None] = self.loop.create_future()
-        self._push(when, fut, None)
+        self._push(when, fut, False)
         return fut
 
-    def expire(self, when: float, fut: asyncio.Future[object]) -> None:
-        """Fail ``fut`` with TimeoutError at ``when`` unless it is done by then."""
-        self._push(when, fut, TimeoutError())
+    def expire(self, when: float, fut: asyncio.Future[Any]) -> int:
+        """Fail ``fut`` with TimeoutError at ``when`` unless it is done by then, or :meth:`cancel` is called."""
+        return self._push(when, fut, True)
 
-    def _push(self, when: float, fut: asyncio.Future[object] | asyncio.Future[None],
-              error: BaseException | None) -> None:
+    def cancel(self, seq: int) -> None:
+        self.pending.pop(seq, None)
+
+    def _push(self, when: float, fut: asyncio.Future[Any], deadline: bool) -> int:
         self.seq += 1
-        heapq.heappush(self.heap, (when, self.seq, fut, error))
+        self.pending[self.seq] = (fut, deadline)
+        heapq.heappush(self.heap, (when, self.seq))
         if when < self.armed:
             self._arm(when)
+        return self.seq
 
     def _arm(self, when: float) -> None:
         if self.timer is not None:
@@ -53,14 +61,14 @@ class Clock:
 
     def _fire(self) -> None:
         self.timer, self.armed = None, math.inf
-        heap, now = self.heap, self.loop.time()
+        heap, pending, now = self.heap, self.pending, self.loop.time()
         while heap and heap[0][0] <= now:
-            _, _, fut, error = heapq.heappop(heap)
-            if not fut.done():
-                if error is None:
-                    fut.set_result(None)
+            entry = pending.pop(heapq.heappop(heap)[1], None)
+            if entry is not None and not entry[0].done():
+                if entry[1]:
+                    entry[0].set_exception(TimeoutError())
                 else:
-                    fut.set_exception(error)
+                    entry[0].set_result(None)
         if heap:
             self._arm(heap[0][0])
 
