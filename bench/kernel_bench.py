@@ -194,7 +194,7 @@ EDIT = re.compile(r"\] (Added|Changed|Restored|Deleted|Purged|Quiescent|Readd|Dr
 
 def bench_lvsd(spec: Spec, work: Path) -> dict[str, Any]:
     clear()
-    cfg, log = work / "lvsd.cf", work / "lvsd.log"
+    cfg, log = work / "lvsd.cf", work / f"lvsd-{spec.services}x{spec.reals}.log"
     cfg.write_text(lvsd_config(spec, log, changed=False))
     env = dict(os.environ, LVSD_RUNDIR=str(work))
     lvsd = [sys.executable, "-m", "lvsd", str(cfg)]

@@ -69,7 +69,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             virtual = row["virtual"]
             print(virtual)
         latency = "-" if row["latency_ms"] is None else f"{row['latency_ms']:.1f}ms"
-        print(f"  {row['real']:<24} {row['state']:<5} {latency:>9}  {row['check']}: {row['reason']}")
+        print(f"  {row['real']:<24} {row['state']:<5} {latency:>9}  {row['reason']}  [{row['check']}]")
 
 
 def main(argv: list[str]) -> int:

@@ -24,8 +24,8 @@ each key becomes (reference peers.md §3.2-3.3):
 * ``send_program`` (nanny runs it with ``%h``/``%p`` replaced and matches its
   output against ``expect``) does not fit ldirectord's external check (fixed
   arguments, exit status), so it is stored in ``VirtualService.send_program``
-  with checktype ``external`` and a warning; lvsd refuses to run it until the
-  checks implement that contract;
+  with checktype ``external``, and the external check runs it with nanny's
+  contract (``lvsd.checks.external``);
 * a server: ``address``, ``port`` (default the virtual's), ``weight``
   (default 1), ``active = 0`` (not configured);
 * keys that only concern pulse's failover, VIP bring-up or load monitoring
@@ -356,9 +356,6 @@ class _Reader:
         expect = k["expect"].value if "expect" in k else None
         if "send_program" in k:
             e = k["send_program"]
-            self.src.warning(e.line, e.key_col, "send_program is stored, but lvsd's checks do not run it yet "
-                             "(nanny's contract: %h/%p replaced, output matched against expect); lvsd "
-                             "refuses to start this virtual until they do")
             if send is not None:
                 self.src.warning(k["send"].line, k["send"].key_col, "send is ignored: send_program replaces it")
             receive = "" if expect is None else self.receive(expect, use_regex)

@@ -15,7 +15,7 @@ from . import daemons
 from .servers import Certs, make_certs
 
 
-def spec(service: str = "http", port: int = 80, kind: str = "negotiate", timeout: float = 2.0,
+def spec(service: str = "http", port: int = 80, kind: str = "negotiate", timeout: float = 5.0,
          **kw: Any) -> CheckSpec:
     return CheckSpec(kind=kind, service=service if kind == "negotiate" else "none", host="127.0.0.1", port=port,
                      timeout=timeout, **kw)

@@ -169,17 +169,24 @@ def postgres() -> Iterator[int]:
     d = scratch("pg", owner="postgres")
     data, sock = d / "data", d / "sock"
     port = free_port()
-    (d / "pw").write_text("secret\n")
-    os.chown(d / "pw", pwd.getpwnam("postgres").pw_uid, -1)
-    run([str(bindir / "initdb"), "-D", str(data), "-U", "lvsd", "--auth=md5", f"--pwfile={d / 'pw'}",
-         "-E", "UTF8"], user="postgres", cwd=str(d))
-    sock.mkdir()
-    os.chown(sock, pwd.getpwnam("postgres").pw_uid, -1)
-    argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock), "-c",
-            "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "shared_buffers=16MB"]
     try:
+        (d / "pw").write_text("secret\n")
+        os.chown(d / "pw", pwd.getpwnam("postgres").pw_uid, -1)
+        run([str(bindir / "initdb"), "-D", str(data), "-U", "lvsd", "--auth=md5", f"--pwfile={d / 'pw'}",
+             "-E", "UTF8"], user="postgres", cwd=str(d))
+        sock.mkdir()
+        os.chown(sock, pwd.getpwnam("postgres").pw_uid, -1)
+        argv = [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock), "-c",
+                "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "shared_buffers=16MB"]
         with running(argv, d / "log", port, user="postgres"):
             env = {**os.environ, "PGPASSWORD": "secret"}
+            # The port opens before the server takes queries ("the database system is
+            # starting up"): wait, bounded, until pg_isready says it accepts connections.
+            ready = [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-t", "2"]
+            for _ in range(60):
+                if subprocess.run(ready, capture_output=True, timeout=10).returncode == 0:
+                    break
+                time.sleep(0.25)
             psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "lvsd", "-d"]
             run([*psql, "postgres", "-c", "CREATE DATABASE lvsdtest;"], env=env)
             run([*psql, "lvsdtest", "-c", "CREATE TABLE pool (name text, enabled boolean); "
@@ -199,9 +206,11 @@ def mariadb() -> Iterator[int]:
     d = scratch("mysql")
     data = d / "data"
     port = free_port()
-    run(["/usr/bin/mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
-         "--innodb-log-file-size=8M", "--innodb-buffer-pool-size-max=32M",
-         "--auth-root-authentication-method=normal", "--skip-test-db"], timeout=180)
+    try:
+        _mariadb_install(data)
+    except BaseException:
+        shutil.rmtree(d, ignore_errors=True)
+        raise
     init = d / "init.sql"
     init.write_text(
         "CREATE DATABASE IF NOT EXISTS lvsdtest;\n"
@@ -219,6 +228,12 @@ def mariadb() -> Iterator[int]:
             yield port
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _mariadb_install(data: Path) -> None:
+    run(["/usr/bin/mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+         "--innodb-log-file-size=8M", "--innodb-buffer-pool-size-max=32M",
+         "--auth-root-authentication-method=normal", "--skip-test-db"], timeout=180)
 
 
 # -- OpenLDAP slapd (ldap and ldaps) ---------------------------------------------------------------

@@ -121,12 +121,12 @@ def test_inactive_virtuals_and_servers_are_not_configured() -> None:
     assert parse(text.replace("active = 1\n    address = 198", "active = 0\n    address = 198")).virtuals == ()
 
 
-def test_send_program_is_stored_and_said_so() -> None:
+def test_send_program_is_an_external_check_with_nannys_contract() -> None:
     config = parse(block("address = 198.51.100.1", "port = 80", 'send_program = "/usr/local/bin/chk %h"',
                          'expect = "up"', SERVER))
     (v,) = config.virtuals
     assert (v.checktype, v.send_program, v.receive) == ("external", "/usr/local/bin/chk %h", "up")
-    assert any("send_program is stored" in w.message for w in config.warnings)
+    assert not any("send_program" in w.message for w in config.warnings)  # it runs now: nothing to warn
 
 
 def test_errors_name_line_and_column() -> None:
