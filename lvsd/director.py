@@ -25,6 +25,7 @@ class Director:
     config: Config
     members: dict[HealthKey, tuple[VirtualService, RealServer]]
     jobs: dict[Hashable, Job]
+    by_label: dict[str, VirtualService]  # "VIP:PORT" or the mark, as log lines name a virtual
 
 
 def build(config: Config) -> Director:
@@ -54,7 +55,7 @@ def build(config: Config) -> Director:
                 jobs[key] = Job(spec, v.checkinterval, config.maintenancedir, r.port)
     if problems:
         raise ConfigError(problems)
-    return Director(config, members, jobs)
+    return Director(config, members, jobs, {v.label: v for v in config.virtuals})
 
 
 def load(path: str) -> Director:
