@@ -111,6 +111,8 @@ class Daemon:
         self.d = director.load(config_path)  # the CLI has validated it; a failure here is fatal at start
         self.watch = FileWatch(config_path)
         self._next_poll = 0.0
+        self._status_sent = ""  # the last STATUS= line systemd was sent
+        self.last_pass: dict[str, Any] = {}  # the last reconcile pass: edits, ok, plan_ms, apply_ms
         self._configure_log()
 
     # -- plumbing ---------------------------------------------------------
@@ -183,7 +185,10 @@ class Daemon:
             is_up = self.health.get(key, Health()).up
             self.registry.gauge("lvsd_real_up", 1.0 if is_up else 0.0, (("virtual", v.ident), ("real", str(r))))
         self.registry.gauge("lvsd_degraded", 1.0 if self.degraded else 0.0)
-        notify.status(self._status_line())
+        line = self._status_line()
+        if line != self._status_sent:  # systemd is told of changes only
+            self._status_sent = line
+            notify.status(line)
 
     def _on_result(self, key: Hashable, spec: CheckSpec, result: CheckResult) -> None:
         self.events.put_nowait(Event("result", key=key, spec=spec, result=result))
@@ -260,7 +265,7 @@ class Daemon:
             self.degraded = True
             self.log.error("ipvs.error", op="dump", errno=exc.errno, detail=exc.detail)
             self._next_resync = ks.failed(now, interval)
-            self._publish()
+            self._publish(())
             return
         if full or reload:
             ks.reread(now, interval)
@@ -272,11 +277,10 @@ class Daemon:
         )
         t_apply = time.monotonic()
         ok = await self._apply(steps)
+        self.last_pass = {"edits": len(steps), "ok": ok, "plan_ms": round((t_apply - t_plan) * 1000, 1),
+                          "apply_ms": round((time.monotonic() - t_apply) * 1000, 1)}
         if steps:
-            self.log.info(
-                "ipvs.pass", read="reload" if reload else "full" if full else "drains", edits=len(steps), ok=ok,
-                plan_ms=round((t_apply - t_plan) * 1000, 1), apply_ms=round((time.monotonic() - t_apply) * 1000, 1),
-            )
+            self.log.info("ipvs.pass", read="reload" if reload else "full" if full else "drains", **self.last_pass)
         ks.track(draining(self.d.config, self.actual), now)
         if ok and (full or reload):
             ks.succeeded()
@@ -284,7 +288,7 @@ class Daemon:
                 self.degraded = False
                 self.log.info("ipvs.recovered", msg="IPVS table in sync again")
         self._next_resync = ks.next_pass(time.monotonic())
-        self._publish()
+        self._publish(())  # a pass changes no real's state, only (perhaps) degraded
 
     def _adopt(self, keys: list[HealthKey]) -> None:
         """A configured real already in the kernel at a non-zero weight is taken as up, unchecked."""
@@ -393,6 +397,7 @@ class Daemon:
             notify.ready(self._status_line())
 
     async def _reload(self) -> dict[str, Any]:
+        t0 = time.monotonic()
         try:
             new = director.load(self.path)
         except ConfigError as exc:
@@ -409,23 +414,30 @@ class Daemon:
         self.d = new
         if (old.config.logfile, old.config.name) != (new.config.logfile, new.config.name):
             self._configure_log()
+        t_read = time.monotonic()
         try:
             self.actual = await self.backend.dump()
         except IPVSError as exc:
             self.log.error("ipvs.error", op="dump", errno=exc.errno, detail=exc.detail)
+        read_ms = round((time.monotonic() - t_read) * 1000, 1)
         self.health = {k: h for k, h in self.health.items() if k in new.members}
         self.results = {k: r for k, r in self.results.items() if k in new.members}
         self._resend = {k: t for k, t in self._resend.items() if k in new.members}
         self._adopt([k for k in new.members if k not in self.health])
         self.scheduler.sync(new.jobs)
-        self.registry.forget({(("virtual", v.ident), ("real", str(r))) for v, r in new.members.values()})
+        self.registry.forget({(("virtual", v.ident), ("real", str(r))) for k, (v, r) in old.members.items()
+                              if k not in new.members})
         await self.resync(removed)
         self._fallback_commands()
         self.registry.inc("lvsd_config_reloads_total", (("result", "ok"),))
-        self.last_reload = {"ok": True, "errors": [], "time": time.time(), "warnings": [
-            w.format() for w in new.config.warnings]}
-        self.log.info("config.reloaded", summary=new.config.summary())
-        self._publish()
+        self._publish([k for k in new.members if k not in old.members])  # the others' state is unchanged
+        # where the time went: reading the config, reading the kernel table, planning, the edits
+        took = {"parse_ms": round((t_read - t0) * 1000, 1), "read_ms": read_ms,
+                "plan_ms": self.last_pass.get("plan_ms"), "apply_ms": self.last_pass.get("apply_ms"),
+                "total_ms": round((time.monotonic() - t0) * 1000, 1)}
+        self.last_reload = {"ok": True, "errors": [], "time": time.time(), "edits": self.last_pass.get("edits", 0),
+                            "took": took, "warnings": [w.format() for w in new.config.warnings]}
+        self.log.info("config.reloaded", summary=new.config.summary(), edits=self.last_reload["edits"], **took)
         return self.last_reload
 
     # -- status -------------------------------------------------------------
@@ -587,6 +599,7 @@ class Daemon:
             return await self._shutdown(pending)
         await self.resync()
         self._fallback_commands()
+        self._publish()
         if control is not None:
             await control.start()
         self.status = "running"

@@ -64,11 +64,13 @@ class Registry:
             h = series[labels] = Histogram()
         h.observe(value)
 
-    def forget(self, keep: set[Labels]) -> None:
-        """Drop per-real series whose labels are no longer configured (after a reload)."""
-        families: list[dict[Labels, Any]] = [*self.gauges.values(), *self.histograms.values()]
+    def forget(self, gone: set[Labels]) -> None:
+        """Drop every series of the (virtual, real) pairs a reload removed (``gone`` holds their two labels)."""
+        if not gone:
+            return
+        families: list[dict[Labels, Any]] = [*self.counters.values(), *self.gauges.values(), *self.histograms.values()]
         for family in families:
-            for labels in [lb for lb in family if lb and lb not in keep and dict(lb).get("real")]:
+            for labels in [lb for lb in family if lb[:2] in gone]:
                 del family[labels]
 
     def render(self) -> str:

@@ -27,7 +27,8 @@ def notify(*lines: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
             s.connect(addr)
-            s.sendall("\n".join(lines).encode())
+            # never block the owner loop: if systemd does not read (its queue holds ten datagrams), drop this one
+            s.send("\n".join(lines).encode(), socket.MSG_DONTWAIT)
     except OSError:
         return False
     return True

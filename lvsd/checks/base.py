@@ -10,7 +10,9 @@ that leaves a spec unchanged keeps its schedule.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from typing import Any
 
 from lvsd.config.model import RealServer, VirtualService
 
@@ -53,7 +55,7 @@ class CheckSpec:
 
     def __post_init__(self) -> None:
         # Specs key the probe table and the per-spec caches of the check modules: hash once, not per check.
-        object.__setattr__(self, "_hash", hash(tuple(getattr(self, f.name) for f in fields(self) if f.compare)))
+        object.__setattr__(self, "_hash", hash(_compared(self)))
 
     def __hash__(self) -> int:
         return self._hash
@@ -78,6 +80,9 @@ class CheckSpec:
         return f"{self.kind} {self.target}"
 
 
+_compared = attrgetter(*(f.name for f in fields(CheckSpec) if f.compare))  # the fields equality reads
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     ok: bool
@@ -100,6 +105,12 @@ def _host(ip: str) -> str:
 
 
 def spec_for(v: VirtualService, r: RealServer) -> CheckSpec:
+    """The check one (virtual, real) pair asks for, holding only what that kind of check reads.
+
+    What the check does not read is left at its default, so two virtuals that
+    check the same server the same way get equal specs and share one probe.
+    Built in one go: a reload of 10,000 reals makes 10,000 of these.
+    """
     kind: str = v.checktype
     service = v.service
     if kind == "connect" and v.protocol == "udp":
@@ -112,39 +123,41 @@ def spec_for(v: VirtualService, r: RealServer) -> CheckSpec:
         timeout = v.checktimeout * max(1, v.checkcount)  # checktimeout per attempt
     else:
         timeout = v.checktimeout
-    args: tuple[str, ...] = ()
-    command = ""
-    if kind in ("external", "external-perl"):
-        command = v.send_program if v.send_program is not None else v.checkcommand
+    if kind != "negotiate":
+        service = "none"
+    kw: dict[str, Any] = {"kind": kind, "service": service, "host": r.ip, "port": check_port(v, r),
+                          "timeout": timeout}
+    if kind in ("on", "off"):
+        kw["timeout"] = 0.0
+    elif kind == "ping":
+        kw["port"] = 0
+        kw["checkcount"] = v.checkcount
+    elif kind in ("external", "external-perl"):
+        program = v.send_program is not None
         vip = str(v.fwmark) if v.fwmark is not None else _host(v.ip or "")
-        args = (vip, str(v.port), _host(r.ip), str(r.port))
-    per_negotiate = v.connects_per_negotiate if kind == "negotiate" else None
-    spec = CheckSpec(
-        kind=kind,
-        service=service if kind == "negotiate" else "none",
-        host=r.ip,
-        port=check_port(v, r),
-        timeout=timeout,
-        protocol=v.protocol,
-        request=r.request if r.request is not None else v.request,
-        receive=r.receive if r.receive is not None else v.receive,
-        virtualhost=v.virtualhost,
-        method=v.httpmethod,
-        login=v.login,
-        passwd=v.passwd,
-        database=v.database,
-        secret=v.secret,
-        checkcount=v.checkcount,
-        connects=per_negotiate,
-        connect_timeout=v.checktimeout if per_negotiate is not None else 0.0,
-        command=command,
-        args=args if v.send_program is None else (),
-        send_program=v.send_program is not None,
-        tls_verify=v.tlsverify,
-        tls_servername=v.tlsservername,
-        tls_cafile=v.tlscafile,
-    )
-    return _shareable(spec)
+        if not program:
+            kw["port"] = 0
+            kw["args"] = (vip, str(v.port), _host(r.ip), str(r.port))
+        kw["command"] = v.send_program if program else v.checkcommand
+        kw["send_program"] = program
+        if program:
+            kw["receive"] = r.receive if r.receive is not None else v.receive
+    elif kind != "connect":
+        kw["request"] = r.request if r.request is not None else v.request
+        kw["receive"] = r.receive if r.receive is not None else v.receive
+        if kind == "negotiate" and v.connects_per_negotiate is not None:
+            kw["connects"] = v.connects_per_negotiate
+            kw["connect_timeout"] = v.checktimeout
+        if service in _USES_PROTOCOL:
+            kw["protocol"] = v.protocol
+        if service in _HTTP:
+            kw["virtualhost"] = v.virtualhost
+            kw["method"] = v.httpmethod
+        if service in _CREDENTIALS:
+            kw.update(login=v.login, passwd=v.passwd, database=v.database, secret=v.secret)
+        if service in _TLS:
+            kw.update(tls_verify=v.tlsverify, tls_servername=v.tlsservername, tls_cafile=v.tlscafile)
+    return CheckSpec(**kw)
 
 
 _USES_PROTOCOL = frozenset(("dns", "sip", "simpletcp"))
@@ -152,27 +165,3 @@ _HTTP = frozenset(("http", "https", "http_proxy"))
 _CREDENTIALS = frozenset(("pop", "pops", "imap", "imaps", "ldap", "ldaps", "radius", "mysql", "pgsql", "oracle",
                           "ftp", "sip"))
 _TLS = frozenset(("https", "pops", "imaps", "ldaps"))
-
-
-def _shareable(s: CheckSpec) -> CheckSpec:
-    """Reset what this kind of check does not read, so equal probes compare equal across virtuals."""
-    d = CheckSpec(kind=s.kind, service=s.service, host=s.host, port=s.port, timeout=s.timeout)
-    if s.kind in ("on", "off"):
-        return replace(d, timeout=0.0)
-    if s.kind == "ping":
-        return replace(d, port=0, checkcount=s.checkcount)
-    if s.kind == "connect":
-        return d
-    if s.kind in ("external", "external-perl"):
-        return replace(d, port=0 if not s.send_program else s.port, command=s.command, args=s.args,
-                       send_program=s.send_program, receive=s.receive if s.send_program else "")
-    d = replace(d, request=s.request, receive=s.receive, connects=s.connects, connect_timeout=s.connect_timeout)
-    if s.service in _USES_PROTOCOL:
-        d = replace(d, protocol=s.protocol)
-    if s.service in _HTTP:
-        d = replace(d, virtualhost=s.virtualhost, method=s.method)
-    if s.service in _CREDENTIALS:
-        d = replace(d, login=s.login, passwd=s.passwd, database=s.database, secret=s.secret)
-    if s.service in _TLS:
-        d = replace(d, tls_verify=s.tls_verify, tls_servername=s.tls_servername, tls_cafile=s.tls_cafile)
-    return d

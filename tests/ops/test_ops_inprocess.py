@@ -84,16 +84,15 @@ async def test_systemd_notify_ready_reloading_stopping_status_and_watchdog(tmp_p
     monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers))
+    got: list[str] = []
+    # read as systemd does, while the daemon runs: the socket queues only ten datagrams (net.unix.max_dgram_qlen)
+    asyncio.get_running_loop().add_reader(sink, lambda: got.append(sink.recv(4096).decode()))
     d, task = await run_daemon(cfg)
     await d.reload()
     await asyncio.sleep(0.35)
     await stop(d, task)
-    got = []
-    while True:
-        try:
-            got.append(sink.recv(4096).decode())
-        except BlockingIOError:
-            break
+    await asyncio.sleep(0.05)
+    asyncio.get_running_loop().remove_reader(sink)
     text = "\n".join(got)
     assert "READY=1" in text and f"MAINPID={os.getpid()}" in text
     assert "STATUS=2/2 real servers up" in text
@@ -283,3 +282,33 @@ async def test_emailalertstatus_filters_by_daemon_state(tmp_path, servers):
     assert len(subjects) == 2 and all(s.startswith("Added real server") for s in subjects), subjects
     assert all("Daemon-Status: starting" in m.get_content() for m in sink.messages)
     assert "Deleted real server" in (tmp_path / "lvsd.log").read_text()  # logged, not mailed
+
+
+def test_a_notify_socket_nobody_reads_never_blocks_the_daemon(tmp_path, monkeypatch):
+    """systemd hung or gone: its socket fills after ten datagrams; notify drops the rest instead of blocking."""
+    from lvsd import notify
+
+    path = str(tmp_path / "full.sock")
+    sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sink.bind(path)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    sent = [notify.status(f"{i}/10 real servers up") for i in range(50)]  # blocked for ever before
+    assert sent[0] is True and sent[-1] is False
+    sink.close()
+
+
+def test_a_reload_drops_every_series_of_the_reals_it_removed_and_keeps_the_others():
+    from lvsd import metrics
+
+    reg = metrics.new_registry()
+    gone, kept = (("virtual", "tcp:198.51.100.1:80"), ("real", "203.0.113.1:80")), \
+        (("virtual", "tcp:198.51.100.1:80"), ("real", "203.0.113.2:80"))
+    for pair in (gone, kept):
+        reg.gauge("lvsd_real_up", 1.0, pair)
+        reg.inc("lvsd_checks_total", (*pair, ("result", "up")))
+        reg.observe("lvsd_check_latency_seconds", 0.001, pair)
+    reg.inc("lvsd_ipvs_operations_total", (("op", "-a"),))
+    reg.forget({gone})
+    text = reg.render()
+    assert "203.0.113.1:80" not in text
+    assert text.count("203.0.113.2:80") >= 3 and 'lvsd_ipvs_operations_total{op="-a"} 1' in text
