@@ -40,6 +40,8 @@ FDS_PER_CHECK = 2  # ftp's data connection, a script's pipe
 RESERVED_FDS = 256  # the netlink socket, logs, the control socket, ...
 WANTED_NOFILE = 65536
 FIRST_SPREAD = 0.5  # seconds over which the first checks are spread
+MAX_TICK = 0.05  # seconds: the longest a check waits for its tick (and never more than a twentieth of its interval)
+CHECKS_PER_TICK = 10  # the tick is sized so that about this many checks start together
 GOLDEN = (math.sqrt(5) - 1) / 2
 COMBINED_RESET = 999_999  # ldirectord: the next check of checktype=N is a negotiate
 
@@ -98,6 +100,7 @@ class Scheduler:
         self._unreported = 0  # probes started that have not reported yet
         self._started = 0  # probes ever started: their index in the phase sequence
         self.stats = Stats()
+        self.tick = MAX_TICK  # set by sync() from the checks per second
 
     @property
     def jobs(self) -> dict[Hashable, Job]:
@@ -138,6 +141,10 @@ class Scheduler:
             self._probes[job] = probe
             self._unreported += 1
         self._jobs = dict(jobs)
+        # Checks start on tick boundaries, so a few share each wake-up of the loop (a wake-up costs more than a
+        # check at low rates); the tick holds about CHECKS_PER_TICK checks, so a burst never delays the next.
+        rate = sum(1 / p.job.interval for p in self._probes.values() if p.job.interval > 0)
+        self.tick = min(MAX_TICK, CHECKS_PER_TICK / rate) if rate > 0 else MAX_TICK
         # What is alive now (the config, the probes) lives until the next reload: keep it out of the cyclic
         # collector's full passes, which would otherwise walk it every few thousand checks and stall the loop.
         # A reload that dropped probes first lets the collector see what the last freeze kept.
@@ -155,12 +162,14 @@ class Scheduler:
         clock = timers.clock()
         while True:
             if due > loop.time():
-                await clock.wait_until(due)
+                # wake on the next tick: probes whose slots fall in one tick share one wake-up of the loop
+                tick = min(self.tick, interval / 20)
+                await clock.wait_until(math.ceil(due / tick) * tick)
             started = loop.time()
             try:
                 async with self._slots:
                     started = loop.time()
-                    self.stats.lateness.append(started - due)
+                    self.stats.lateness.append(started - due)  # against the slot itself, the tick included
                     result = await self._check(probe)
                 self._fan_out(probe, result)
             except asyncio.CancelledError:
