@@ -217,6 +217,9 @@ def bench_lvsd(spec: Spec, work: Path) -> dict[str, Any]:
     assert not check_table(spec, changed=True), check_table(spec, changed=True)
     after = log.read_text()[mark:]
     passes = [dict(kv.split("=", 1) for kv in m.split()) for m in re.findall(r"ipvs\.pass (.*)", after)]
+    # the daemon's own account of the reload: config read, table read, plan, edits (ms)
+    reloaded = re.findall(r"config\.reloaded (.*)", after)
+    took = {k: float(v) for k, v in re.findall(r"(\w+_ms)=([\d.]+)", reloaded[-1])} if reloaded else {}
     pid = int((work / f"lvsd.{cfg.name}.pid").read_text())
     t0 = time.perf_counter()
     subprocess.run([*lvsd, "stop"], env=env, capture_output=True, timeout=120)  # cleanstop=no: the table stays
@@ -227,7 +230,7 @@ def bench_lvsd(spec: Spec, work: Path) -> dict[str, Any]:
         "program_s": None if program is None else round(program, 3), "program_ops": program_ops,
         "reload_s": round(reload, 3), "reload_ops": len(EDIT.findall(after)),
         "reload_edits": EDIT.findall(after) and [line for line in after.splitlines() if EDIT.search(line)],
-        "reload_pass": passes, "stop_s": round(stop_s, 2), "stopped": stopped,
+        "reload_pass": passes, "reload_daemon_ms": took, "stop_s": round(stop_s, 2), "stopped": stopped,
     }
 
 
@@ -367,6 +370,8 @@ def bench_ldirectord_from_empty(spec: Spec, work: Path, cap: float) -> dict[str,
 
 
 def _ka(work: Path, conf: Path, strace: Path | None = None) -> subprocess.Popen[bytes]:
+    for pidfile in ("ka.pid", "kac.pid"):  # a stale one makes keepalived refuse to start
+        (work / pidfile).unlink(missing_ok=True)
     argv = ["keepalived", "-n", "-l", "-C", "-f", str(conf), "-p", str(work / "ka.pid"), "-c", str(work / "kac.pid")]
     if strace is not None:
         argv = ["strace", "-f", "-qq", "-e", "trace=sendmsg,sendto", "-o", str(strace), *argv]
@@ -420,6 +425,10 @@ def count_keepalived(spec: Spec, work: Path) -> dict[str, Any]:
         time.sleep(3)
         reload = _netlink_sends(trace) - program
     finally:
+        try:  # stop keepalived itself (strace would only detach), then strace
+            os.kill(int((work / "ka.pid").read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
         stop(proc)
     return {"program_netlink_sends": program, "reload_netlink_sends": reload,
             "note": "every sendmsg/sendto on a netlink socket, by all keepalived processes (strace -f)"}
@@ -470,6 +479,7 @@ def main() -> int:
     parser.add_argument("--ldirectord-adopt-max", type=int, default=500,
                         help="largest table (entries) for ldirectord's adopt-and-reload and keepalived's strace runs")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--merge", action="store_true", help="update --out instead of replacing it")
     args = parser.parse_args()
     if not os.path.exists("/proc/net/ip_vs") or os.geteuid() != 0:
         sys.exit("run inside the lab: tests/lab/run -- .venv/bin/python bench/kernel_bench.py")
@@ -477,6 +487,10 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kernel-bench."))
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M"), "kernel": os.uname().release,
                                "argv": sys.argv[1:], "scales": {}}
+    if args.merge and args.out and args.out.exists():
+        previous = json.loads(args.out.read_text())
+        previous.setdefault("runs", []).append({"date": results["date"], "argv": results["argv"]})
+        results = previous
 
     def save() -> None:
         if args.out:
@@ -486,7 +500,7 @@ def main() -> int:
     try:
         for text in args.scales.split(","):
             spec = parse_scale(text)
-            results["scales"][text] = {}
+            results["scales"].setdefault(text, {})
             run_scale(spec, work, only, args.ldirectord_cap, args.ldirectord_adopt_max, results["scales"][text], save)
             save()
     finally:
