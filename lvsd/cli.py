@@ -140,7 +140,8 @@ def cmd_check_config(path: str, quiet: bool = False) -> int:
     return EXIT_OK
 
 
-def _run_daemon(paths: Paths, opts: Options, ready_fd: int | None) -> int:
+def _run_daemon(paths: Paths, opts: Options, ready_fd: int | None, loaded: Any = None) -> int:
+    """Run the daemon in this process; ``loaded`` is the config ``start`` has just validated (not read twice)."""
     from lvsd import log
     from lvsd.daemon import Daemon
     from lvsd.ipvs.netlink import NetlinkIPVS
@@ -159,7 +160,7 @@ def _run_daemon(paths: Paths, opts: Options, ready_fd: int | None) -> int:
 
         daemon = Daemon(
             paths.config, backend, on_ready=on_ready, sink_factory=sink, control_path=paths.socket,
-            metrics_address=opts.metrics, fallbackcommand_at_stop=opts.fallbackcommand_at_stop,
+            metrics_address=opts.metrics, fallbackcommand_at_stop=opts.fallbackcommand_at_stop, loaded=loaded,
         )
         try:
             return await daemon.run()
@@ -211,12 +212,12 @@ def cmd_start(paths: Paths, opts: Options) -> int:
         _err(f"lvsd: config file {paths.config} not found")
         return EXIT_FAIL
     try:
-        director.load(paths.config)
+        loaded = director.load(paths.config)
     except ConfigError as exc:
         _err(exc.format())
         return EXIT_CONFIG
     if opts.debug or opts.foreground:
-        return _run_daemon(paths, opts, None)
+        return _run_daemon(paths, opts, None, loaded)
     rfd, wfd = os.pipe()
     if os.fork() > 0:  # the invoking process: wait until the daemon is ready or gone
         os.close(wfd)
@@ -231,7 +232,7 @@ def cmd_start(paths: Paths, opts: Options) -> int:
         os.dup2(devnull, fd)
     code = EXIT_FAIL
     try:
-        code = _run_daemon(paths, opts, wfd)
+        code = _run_daemon(paths, opts, wfd, loaded)
     finally:
         os._exit(code)
 

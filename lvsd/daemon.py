@@ -81,6 +81,7 @@ class Daemon:
         control_path: str | None = None,
         metrics_address: tuple[str, int] | None = None,
         fallbackcommand_at_stop: bool = False,
+        loaded: director.Director | None = None,
     ) -> None:
         self.path = config_path
         self.backend = backend
@@ -108,8 +109,9 @@ class Daemon:
         self._watchdog = notify.watchdog_interval()
         self._next_watchdog = 0.0
         self.log = log.get()
-        self.d = director.load(config_path)  # the CLI has validated it; a failure here is fatal at start
         self.watch = FileWatch(config_path)
+        # ``loaded``: what the CLI has just read and validated (start forks; reading 10,000 reals twice costs)
+        self.d = loaded if loaded is not None else director.load(config_path)  # a failure here is fatal at start
         self._next_poll = 0.0
         self._status_sent = ""  # the last STATUS= line systemd was sent
         self.last_pass: dict[str, Any] = {}  # the last reconcile pass: edits, ok, plan_ms, apply_ms
