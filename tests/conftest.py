@@ -36,6 +36,13 @@ def lab_required() -> bool:
     return os.environ.get("LVSD_REQUIRE_LAB") == "1"
 
 
+def missing(what: str) -> None:
+    """A test cannot run here for want of ``what``: skip, or fail when LVSD_REQUIRE_LAB=1 (CI installs it all)."""
+    if lab_required():
+        pytest.fail(f"{what} while LVSD_REQUIRE_LAB=1 (scripts/setup installs it)", pytrace=False)
+    pytest.skip(what)
+
+
 def not_in_lab() -> None:
     """Skip, or fail when LVSD_REQUIRE_LAB=1, because the lab is not here."""
     if lab_required():

@@ -23,15 +23,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.conftest import missing as lacking
 
 from .servers import Certs, free_port
 
 START_TIMEOUT = 60.0
-
-
-def required() -> bool:
-    return os.environ.get("LVSD_REQUIRE_LAB") == "1"
 
 
 def need(*paths: str, module: str | None = None) -> None:
@@ -45,10 +41,7 @@ def need(*paths: str, module: str | None = None) -> None:
     if os.geteuid() != 0:
         missing.append("root (the daemons drop privileges from root)")
     if missing:
-        msg = f"needs {', '.join(missing)} (see tests/checks/daemons.py for the Debian packages)"
-        if required():
-            pytest.fail(msg + " while LVSD_REQUIRE_LAB=1", pytrace=False)
-        pytest.skip(msg)
+        lacking(f"needs {', '.join(missing)} (see tests/checks/daemons.py for the Debian packages)")
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, kind: int = socket.SOCK_STREAM) -> None:

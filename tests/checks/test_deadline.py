@@ -20,6 +20,7 @@ import pytest
 
 from lvsd.checks.reactor import reactor
 from lvsd.checks.run import run_check
+from tests.conftest import missing
 
 from .conftest import spec
 from .servers import LineServer, UDPServer
@@ -43,9 +44,7 @@ def open_fds() -> int:
 def need_driver(service: str) -> None:
     module = EXTRAS.get(service)
     if module and importlib.util.find_spec(module) is None:
-        if os.environ.get("LVSD_REQUIRE_LAB") == "1":
-            pytest.fail(f"{module} is not installed (pip install 'lvsd[test]')", pytrace=False)
-        pytest.skip(f"{module} is not installed")
+        missing(f"{module} is not installed (pip install 'lvsd[test]')")
 
 
 async def assert_down_in_time(s, server: LineServer | UDPServer | None = None) -> None:  # type: ignore[no-untyped-def]

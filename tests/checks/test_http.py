@@ -19,6 +19,7 @@ from aiohttp import web
 
 from lvsd.checks.base import CheckSpec
 from lvsd.checks.run import run_check
+from tests.conftest import missing
 
 from .servers import Certs, LineServer, free_port
 
@@ -285,7 +286,7 @@ async def test_ipv6_real_server() -> None:
         try:
             await site.start()
         except OSError:
-            pytest.skip("no IPv6 loopback here")
+            missing("no IPv6 loopback here")
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         s = CheckSpec(kind="negotiate", service="http", host="::1", port=port, timeout=2.0, receive="v6 OK")
         r = await run_check(s)

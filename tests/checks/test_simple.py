@@ -22,6 +22,7 @@ import pytest
 from lvsd.checks.base import spec_for
 from lvsd.checks.run import run_check
 from lvsd.config.model import RealServer, VirtualService
+from tests.conftest import missing
 
 from .conftest import spec
 from .servers import LineServer, UDPServer, free_port, nntp_talk, simpletcp_talk, sip_answer, sip_tcp_talk, smtp_talk
@@ -146,9 +147,7 @@ print(r.ok, round(r.latency, 2), r.message, sep="|")
 def ping_in_netns(host: str, timeout: float, count: int, *, replies: bool,
                   dgram: bool = False) -> tuple[bool, float, str]:
     if shutil.which("unshare") is None or shutil.which("ip") is None or os.geteuid() != 0:
-        if os.environ.get("LVSD_REQUIRE_LAB") == "1":
-            pytest.fail("ping tests need root, unshare and ip (util-linux, iproute2)", pytrace=False)
-        pytest.skip("ping tests need root, unshare and ip")
+        missing("ping tests need root, unshare and ip (util-linux, iproute2)")
     setup = ["ip link set lo up", f"sysctl -qw net.ipv4.icmp_echo_ignore_all={0 if replies else 1}"]
     if dgram:
         setup.append("sysctl -qw net.ipv4.ping_group_range='0 2147483647'")
@@ -246,7 +245,7 @@ async def test_external_hung_script_is_killed_at_the_deadline(tmp_path: Path) ->
 
 async def test_external_perl(tmp_path: Path) -> None:
     if not os.access("/usr/bin/perl", os.X_OK):
-        pytest.skip("no perl")
+        missing("no perl at /usr/bin/perl")
     ok = script(tmp_path, "ok.pl", 'my ($vip, $vport, $rip, $rport) = @ARGV; print "checked $rip:$rport\\n";\n')
     r = await run_check(external(ok, kind="external-perl"))
     assert r.ok and r.message == "exit 0: checked 127.0.0.1:80"  # no exit at all: up, as in ldirectord

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.conftest import missing
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 MAX_EXPOSURE = 3.0  # systemd-analyze security: 2.3 "OK" when measured; fail if hardening regresses
@@ -18,9 +17,7 @@ MAX_EXPOSURE = 3.0  # systemd-analyze security: 2.3 "OK" when measured; fail if 
 def analyze() -> str:
     tool = shutil.which("systemd-analyze")
     if tool is None:
-        if os.environ.get("LVSD_REQUIRE_LAB") == "1":
-            pytest.fail("systemd-analyze is missing (scripts/setup installs the systemd package)")
-        pytest.skip("systemd-analyze is not installed")
+        missing("systemd-analyze is not installed (Debian package systemd)")
     return tool
 
 
