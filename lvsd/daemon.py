@@ -115,6 +115,9 @@ class Daemon:
         self._next_poll = 0.0
         self._status_sent = ""  # the last STATUS= line systemd was sent
         self.last_pass: dict[str, Any] = {}  # the last reconcile pass: edits, ok, plan_ms, apply_ms
+        self._kernel_sync = SyncState()  # when to re-read the table, retry backoff, drains in progress (lvsd.sync)
+        # per (virtual, real): its latency labels and its checks_total labels by result, made once
+        self._check_labels: dict[HealthKey, tuple[metrics.Labels, dict[bool, metrics.Labels]]] = {}
         self._configure_log()
 
     # -- plumbing ---------------------------------------------------------
@@ -225,16 +228,9 @@ class Daemon:
             self.log.info("ipvs.edit", msg=logtext.step_text(step, phase), op=op, role=step.op.role)
         if not ok:
             self.degraded = True
-            due = self._sync_state().failed(time.monotonic(), self._resync_period())
+            due = self._kernel_sync.failed(time.monotonic(), self._resync_period())
             self._next_resync = min(self._next_resync, due)
         return ok
-
-    def _sync_state(self) -> SyncState:
-        """When to re-read the table, the retry backoff and the drains in progress (see lvsd.sync)."""
-        state: SyncState | None = self.__dict__.get("_kernel_sync")
-        if state is None:
-            state = self.__dict__["_kernel_sync"] = SyncState()
-        return state
 
     def _resync_period(self) -> float:
         return self.d.config.resyncinterval or self.resync_interval
@@ -250,7 +246,7 @@ class Daemon:
         reload and a retry put back quiesced reals missing from the kernel; a
         periodic pass does so only with readdquiescent=yes.
         """
-        ks = self._sync_state()
+        ks = self._kernel_sync
         now = time.monotonic()
         interval = self._resync_period()
         reload = removed is not None
@@ -317,13 +313,12 @@ class Daemon:
         res = ev.result
         self.results[key] = res
         # metric labels, made once per (virtual, real): the key names both, so they never go stale
-        cache: dict[HealthKey, Any] = self.__dict__.setdefault("_check_labels", {})
-        labels = cache.get(key)
-        if labels is None:
-            labels = cache[key] = ((("virtual", v.ident), ("real", str(r))),
-                                   {ok: (("virtual", v.ident), ("real", str(r)), ("result", "up" if ok else "down"))
-                                    for ok in (True, False)})
-        labels, by_result = labels
+        made = self._check_labels.get(key)
+        if made is None:
+            pair = (("virtual", v.ident), ("real", str(r)))
+            made = self._check_labels[key] = (pair, {ok: (*pair, ("result", "up" if ok else "down"))
+                                                     for ok in (True, False)})
+        labels, by_result = made
         self.registry.inc("lvsd_checks_total", by_result[res.ok])
         self.registry.observe("lvsd_check_latency_seconds", res.latency, labels)
         # ldirectord writes no monitorfile line for ping (a udp connect), external-perl and on, except maintenance
@@ -360,12 +355,19 @@ class Daemon:
         deadline = time.monotonic() + max((j.spec.timeout for j in jobs.values()), default=0.0) + 1.0
         pending = set(jobs)
         deferred: Event | None = None
-        while pending and time.monotonic() < deadline:
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    ev = await self.events.get()
-            except TimeoutError:
-                break
+        while True:
+            if pending and time.monotonic() < deadline:
+                try:
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        ev = await self.events.get()
+                except TimeoutError:
+                    continue
+            elif not self.events.empty():
+                # results already queued when the round ended are decided: the first pass programs them too
+                # (a slow machine or a large table must not leave them to one edit each)
+                ev = self.events.get_nowait()
+            else:
+                return deferred
             if ev.kind == "stop":
                 return ev
             if ev.kind == "reload":
@@ -373,17 +375,6 @@ class Daemon:
                 continue
             self._fold(ev)
             pending.discard(ev.key)
-        # results already queued when the deadline passed are decided: fold them too, so the first
-        # pass programs them (a slow machine or a large table must not leave them to one edit each)
-        while not self.events.empty():
-            ev = self.events.get_nowait()
-            if ev.kind == "stop":
-                return ev
-            if ev.kind == "reload":
-                deferred = ev
-                continue
-            self._fold(ev)
-        return deferred
 
     async def reload(self, signame: str = "HUP") -> dict[str, Any]:
         """Re-read the config as a transaction; on error keep running the old one unchanged."""
@@ -425,6 +416,7 @@ class Daemon:
         self.health = {k: h for k, h in self.health.items() if k in new.members}
         self.results = {k: r for k, r in self.results.items() if k in new.members}
         self._resend = {k: t for k, t in self._resend.items() if k in new.members}
+        self._check_labels = {k: lb for k, lb in self._check_labels.items() if k in new.members}
         self._adopt([k for k in new.members if k not in self.health])
         self.scheduler.sync(new.jobs)
         self.registry.forget({(("virtual", v.ident), ("real", str(r))) for k, (v, r) in old.members.items()
