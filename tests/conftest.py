@@ -56,6 +56,8 @@ def not_in_lab() -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab: needs the UML kernel lab with real IPVS (tests/lab/run)")
+    config.addinivalue_line(
+        "markers", "boot: boots the UML lab itself, so runs on the host (scripts/test runs these first)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,6 +70,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("lab") is not None and not in_lab():
         not_in_lab()
+    if item.get_closest_marker("boot") is not None and os.environ.get("LVSD_LAB") == "1":
+        pytest.skip("boots UML itself: runs on the host, not inside the lab (scripts/test deselects it there)")
 
 
 @pytest.fixture(scope="module")
