@@ -7,13 +7,14 @@ parentheses are ldirectord's, byte for byte.
 
 from __future__ import annotations
 
+from lvsd.addr import host_port
 from lvsd.config.model import RealServer, VirtualService
-from lvsd.ipvs.table import ServiceKey, host
+from lvsd.ipvs.table import ServiceKey
 from lvsd.reconcile import Step
 
 
 def service_label(key: ServiceKey) -> str:
-    return str(key.fwmark) if key.is_fwmark else f"{host(key.addr)}:{key.port}"
+    return str(key.fwmark) if key.is_fwmark else host_port(key.addr, key.port)
 
 
 def _mapped(step: Step) -> str:

@@ -15,6 +15,7 @@ import os
 import re
 import time
 
+from lvsd.addr import bracketed
 from lvsd.config.model import RealServer, VirtualService
 from lvsd.log import ctime
 
@@ -30,7 +31,7 @@ def real_id(v: VirtualService, r: RealServer) -> str:
         check = v.checktype
     request = r.request if r.request is not None else v.request
     receive = r.receive if r.receive is not None else v.receive
-    host = f"[{r.ip}]" if ":" in r.ip else r.ip
+    host = bracketed(r.ip)
     fields = [check, v.protocol, host, str(r.port), v.virtualhost or "", str(v.checkport or ""),
               str(r.weight), r.forward, request, receive]
     return re.sub(":+", " ", ":".join(fields).replace("\\", ""))

@@ -14,14 +14,10 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
+from lvsd.addr import bracketed, host_port
+from lvsd.config.directives import SERVICE_PORTS
 from lvsd.config.model import RealServer, VirtualService
 
-# The port a negotiate check uses when neither checkport nor the real's port gives one.
-SERVICE_PORTS = {
-    "ftp": 21, "smtp": 25, "dns": 53, "http": 80, "pop": 110, "nntp": 119, "imap": 143,
-    "ldap": 389, "https": 443, "submission": 587, "ldaps": 636, "imaps": 993, "pops": 995,
-    "oracle": 1521, "radius": 1812, "http_proxy": 3128, "mysql": 3306, "sip": 5060, "pgsql": 5432,
-}
 # Services whose whole check ldirectord bounds by checktimeout (an alarm around it), not negotiatetimeout.
 CHECKTIMEOUT_SERVICES = frozenset(("ldap", "ldaps", "radius"))
 
@@ -62,7 +58,7 @@ class CheckSpec:
 
     @property
     def target(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def describe(self) -> str:
         """How ``lvsd probe`` and the logs name the check: ``http GET /health 203.0.113.11:80``."""
@@ -97,11 +93,7 @@ def check_port(v: VirtualService, r: RealServer) -> int:
         return v.checkport
     if r.port:
         return r.port
-    return SERVICE_PORTS.get(v.service, v.port)
-
-
-def _host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
+    return SERVICE_PORTS.get(v.service, v.port)  # the port a negotiate check uses when nothing else gives one
 
 
 def spec_for(v: VirtualService, r: RealServer) -> CheckSpec:
@@ -134,10 +126,10 @@ def spec_for(v: VirtualService, r: RealServer) -> CheckSpec:
         kw["checkcount"] = v.checkcount
     elif kind in ("external", "external-perl"):
         program = v.send_program is not None
-        vip = str(v.fwmark) if v.fwmark is not None else _host(v.ip or "")
+        vip = str(v.fwmark) if v.fwmark is not None else bracketed(v.ip or "")
         if not program:
             kw["port"] = 0
-            kw["args"] = (vip, str(v.port), _host(r.ip), str(r.port))
+            kw["args"] = (vip, str(v.port), bracketed(r.ip), str(r.port))
         kw["command"] = v.send_program if program else v.checkcommand
         kw["send_program"] = program
         if program:

@@ -14,8 +14,8 @@ import ipaddress
 from typing import Any
 
 from lvsd.checks.base import CheckSpec
+from lvsd.checks.datagrams import datagram_endpoint, next_datagram
 from lvsd.checks.patterns import search
-from lvsd.checks.tcp import datagram_endpoint, next_datagram
 
 
 def question(spec: CheckSpec) -> tuple[str, str]:

@@ -23,9 +23,10 @@ import os
 import signal
 import subprocess
 
+from lvsd.addr import bracketed
 from lvsd.checks.base import CheckSpec
 from lvsd.checks.patterns import search
-from lvsd.checks.tcp import text
+from lvsd.checks.streams import text
 
 PERL = "/usr/bin/perl"
 MAX_OUTPUT = 64 * 1024
@@ -34,8 +35,7 @@ GRACE = 0.05
 
 def argv(spec: CheckSpec) -> list[str]:
     if spec.send_program:
-        host = f"[{spec.host}]" if ":" in spec.host else spec.host
-        command = spec.command.replace("%h", host).replace("%p", str(spec.port))
+        command = spec.command.replace("%h", bracketed(spec.host)).replace("%p", str(spec.port))
         return ["/bin/sh", "-c", command]
     if spec.kind == "external-perl":
         return [PERL, spec.command, *spec.args]

@@ -16,23 +16,23 @@ import asyncio
 import re
 
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.mail import smtp_reply
 from lvsd.checks.patterns import search
-from lvsd.checks.tcp import ProtocolError, close, goodbye, open_stream
+from lvsd.checks.replies import numeric_reply
+from lvsd.checks.streams import ProtocolError, close, goodbye, open_stream
 
 MAX_FILE = 4 * 1024 * 1024
 
 
 async def _command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str) -> tuple[int, str]:
     writer.write(line.encode("utf-8", "surrogateescape") + b"\r\n")
-    return await smtp_reply(reader, f"FTP {line.split()[0]}")
+    return await numeric_reply(reader, f"FTP {line.split()[0]}")
 
 
 async def ftp(spec: CheckSpec) -> tuple[bool, str]:
     reader, writer = await open_stream(spec)
     data_writer: asyncio.StreamWriter | None = None
     try:
-        code, line = await smtp_reply(reader, "FTP greeting")
+        code, line = await numeric_reply(reader, "FTP greeting")
         if code != 220:
             return False, f"FTP greeting: {line}"
         code, line = await _command(reader, writer, f"USER {spec.login}")
@@ -55,7 +55,7 @@ async def ftp(spec: CheckSpec) -> tuple[bool, str]:
             content += more
         close(data_writer)
         data_writer = None
-        code, line = await smtp_reply(reader, "FTP transfer")
+        code, line = await numeric_reply(reader, "FTP transfer")
         if code // 100 != 2:
             return False, f"FTP RETR {path}: {line}"
         await goodbye(reader, writer, b"QUIT\r\n")

@@ -14,7 +14,7 @@ import asyncio
 
 from lvsd.checks.base import CheckSpec
 from lvsd.checks.patterns import search
-from lvsd.checks.tcp import ProtocolError, close, open_stream
+from lvsd.checks.streams import ProtocolError, close, open_stream
 
 BIND_REQUEST, BIND_RESPONSE, UNBIND_REQUEST = 0x60, 0x61, 0x42
 SEARCH_REQUEST, SEARCH_ENTRY, SEARCH_DONE, SEARCH_REFERENCE = 0x63, 0x64, 0x65, 0x73

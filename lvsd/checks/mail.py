@@ -14,35 +14,24 @@ pops and imaps speak TLS from the first byte, unverified unless tlsverify=yes.
 
 from __future__ import annotations
 
-import asyncio
-
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.tcp import ProtocolError, close, goodbye, open_stream, read_line, text
+from lvsd.checks.replies import numeric_reply
+from lvsd.checks.streams import close, goodbye, open_stream, read_line, text
 
 EHLO_NAME = "localhost.localdomain"  # Net::SMTP's default
-
-
-async def smtp_reply(reader: asyncio.StreamReader, what: str) -> tuple[int, str]:
-    """A whole (possibly multi-line) SMTP/FTP reply: its code and its last line."""
-    while True:
-        line = await read_line(reader, what)
-        if len(line) < 3 or not line[:3].isdigit():
-            raise ProtocolError(f"{what}: not an SMTP reply: {text(line)!r}")
-        if line[3:4] != b"-":
-            return int(line[:3]), text(line)
 
 
 async def smtp(spec: CheckSpec) -> tuple[bool, str]:
     reader, writer = await open_stream(spec)
     try:
-        code, line = await smtp_reply(reader, "SMTP greeting")
+        code, line = await numeric_reply(reader, "SMTP greeting")
         if code // 100 != 2:
             return False, f"SMTP greeting: {line}"
         writer.write(f"EHLO {EHLO_NAME}\r\n".encode())
-        code, line = await smtp_reply(reader, "SMTP EHLO")
+        code, line = await numeric_reply(reader, "SMTP EHLO")
         if code // 100 == 5:
             writer.write(f"HELO {EHLO_NAME}\r\n".encode())
-            code, line = await smtp_reply(reader, "SMTP HELO")
+            code, line = await numeric_reply(reader, "SMTP HELO")
         if code // 100 != 2:
             return False, f"SMTP EHLO/HELO refused: {line}"
         await goodbye(reader, writer, b"QUIT\r\n")

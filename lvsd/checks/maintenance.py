@@ -17,6 +17,8 @@ import os
 import re
 import socket
 
+from lvsd.addr import bracketed
+
 NAME_TTL = 300.0
 MISS_TTL = 60.0
 LOOKUP_TIMEOUT = 2.0
@@ -24,7 +26,7 @@ SHORT = re.compile(r"([a-z][a-z0-9\-]+)\.")
 
 
 def candidates(ip: str, port: int, fqdn: str | None) -> list[str]:
-    server = f"[{ip}]" if ":" in ip else ip
+    server = bracketed(ip)
     names = [f"{server}:{port}", server]
     if fqdn:
         names += [f"{fqdn}:{port}", fqdn]
@@ -55,7 +57,7 @@ class Maintenance:
 
     async def found(self, directory: str, ip: str, port: int) -> str | None:
         """The maintenance file that applies to (ip, port), or None."""
-        server = f"[{ip}]" if ":" in ip else ip
+        server = bracketed(ip)
         found = first_present(directory, [f"{server}:{port}", server])  # no lookup if the address is there
         if found is None:
             found = first_present(directory, candidates(ip, port, await self.fqdn(ip))[2:])

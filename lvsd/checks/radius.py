@@ -20,7 +20,7 @@ import socket
 import struct
 
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.tcp import datagram_endpoint, next_datagram
+from lvsd.checks.datagrams import datagram_endpoint, next_datagram
 
 ACCESS_REQUEST, ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE = 1, 2, 3, 11
 USER_NAME, USER_PASSWORD, NAS_IP_ADDRESS, MESSAGE_AUTHENTICATOR, NAS_IPV6_ADDRESS = 1, 2, 4, 80, 95

@@ -6,6 +6,8 @@ pattern that does not compile) is a config error there, never a surprise
 at run time. :func:`run_check` never raises (except cancellation): refused,
 reset, a TLS failure, a malformed answer or a bug in a check module are all
 a down result with a reason, and the deadline covers the whole exchange.
+The hot checks (plain HTTP, connect) run in a :class:`CheckContext`: the
+scheduler's, or for a one-off check one of its own, closed when it ends.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ import os
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
-from lvsd.checks import external, ftp, http, ldap, mail, ping, radius, sip, sql, tcp
+from lvsd.checks import external, ftp, http, ldap, mail, nntp, ping, radius, sip, sql, tcp
 from lvsd.checks.base import CheckResult, CheckSpec
+from lvsd.checks.context import CheckContext
 from lvsd.checks.dns import dns_check
+from lvsd.checks.httpplan import shown_request
+from lvsd.checks.httpwire import HTTPError
 from lvsd.checks.patterns import problem
+from lvsd.checks.streams import ProtocolError
 
 Check = Callable[[CheckSpec], Awaitable[tuple[bool, str]]]
+# The hot checks take their deadline (loop time) and the context whose epoll and timer heap they use.
+HotCheck = Callable[[CheckSpec, float, CheckContext], Awaitable[tuple[bool, str]]]
 
-NEGOTIATE: dict[str, Check] = {
+NEGOTIATE: dict[str, Check | HotCheck] = {
     "http": http.negotiate,
     "https": http.negotiate,
     "http_proxy": http.negotiate,
@@ -37,7 +46,7 @@ NEGOTIATE: dict[str, Check] = {
     "imaps": lambda s: mail.imap(s, tls=True),
     "ldap": lambda s: ldap.ldap(s, tls=False),
     "ldaps": lambda s: ldap.ldap(s, tls=True),
-    "nntp": tcp.nntp,
+    "nntp": nntp.nntp,
     "dns": dns_check,
     "radius": radius.radius,
     "mysql": sql.mysql,
@@ -47,7 +56,7 @@ NEGOTIATE: dict[str, Check] = {
     "sip": sip.sip,
     "simpletcp": tcp.simpletcp,
 }
-KINDS: dict[str, Check] = {
+KINDS: dict[str, Check | HotCheck] = {
     "connect": tcp.connect,
     "ping": ping.ping,
     "external": external.external,
@@ -109,7 +118,7 @@ def describe_error(exc: BaseException) -> str:
         return f"TLS certificate not accepted: {exc.verify_message or exc.reason}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, http.HTTPError | tcp.ProtocolError):
+    if isinstance(exc, HTTPError | ProtocolError):
         return str(exc)
     if isinstance(exc, asyncio.IncompleteReadError):
         return "server closed the connection in the middle of an answer"
@@ -122,14 +131,17 @@ def _what(spec: CheckSpec, connect_step: bool) -> str:
     if connect_step or spec.kind == "connect":
         return "connect"
     if spec.kind == "negotiate" and spec.service in ("http", "https", "http_proxy"):
-        return f"{spec.method} {http.shown_request(spec)}"
+        return f"{spec.method} {shown_request(spec)}"
     if spec.kind == "negotiate":
         return spec.service
     return spec.kind
 
 
-async def run_check(spec: CheckSpec, *, connect_step: bool = False) -> CheckResult:
-    """Run ``spec`` once (its connect step for checktype=N when ``connect_step``). Never raises."""
+async def run_check(spec: CheckSpec, *, connect_step: bool = False, context: CheckContext | None = None) -> CheckResult:
+    """Run ``spec`` once (its connect step for checktype=N when ``connect_step``). Never raises.
+
+    ``context``: the scheduler's; without one, a hot check runs in a context of its own.
+    """
     start = time.monotonic()
     if spec.kind == "on":
         return CheckResult(True, "checktype=on")
@@ -145,11 +157,17 @@ async def run_check(spec: CheckSpec, *, connect_step: bool = False) -> CheckResu
         return CheckResult(False, f"no check for {spec.describe()}")
     try:
         if check is tcp.connect or check is http.negotiate:  # the hot paths take their deadline themselves
-            deadline = asyncio.get_running_loop().time() + timeout
-            ok, msg = await (tcp.connect(spec, deadline) if check is tcp.connect else http.negotiate(spec, deadline))
+            ctx = context or CheckContext(asyncio.get_running_loop())
+            try:
+                deadline = ctx.loop.time() + timeout
+                ok, msg = await (tcp.connect(spec, deadline, ctx) if check is tcp.connect
+                                 else http.negotiate(spec, deadline, ctx))
+            finally:
+                if ctx is not context:
+                    ctx.close()
         else:
             async with asyncio.timeout(timeout + grace):
-                ok, msg = await check(spec)
+                ok, msg = await cast(Check, check)(spec)
     except TimeoutError:
         return CheckResult(False, f"{_what(spec, connect_step)}: no answer within {timeout:g}s",
                            time.monotonic() - start)

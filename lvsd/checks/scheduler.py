@@ -10,10 +10,17 @@ overran). The first checks run at once (spread over at most half a second),
 so start-up and reload decide quickly; after that each probe keeps its own
 phase within the interval, spread evenly (a golden-ratio sequence), so
 thousands of servers do not wake together; they wait on the checks' one
-timer heap (lvsd.checks.timers), not on a loop timer each. A semaphore
-bounds the checks (and so the sockets) in flight; the open-files limit is
-raised to match.
-The scheduler owns its tasks: :meth:`close` cancels and awaits every one.
+timer heap (lvsd.checks.timerheap), not on a loop timer each. A semaphore
+bounds the checks (and so the sockets) in flight (lvsd.checks.openfiles).
+The scheduler owns its tasks and its :class:`CheckContext` (the hot checks'
+epoll, that timer heap, the HTTP plans of the specs it runs): :meth:`close`
+cancels and awaits every task, then closes the context.
+
+With ``freeze_gc`` (the daemon's choice, the default) the scheduler also
+moves what is alive after each :meth:`sync`, and after the first round of
+results, out of the cyclic collector's sight (``gc.freeze``, process-wide):
+the config and the probes live until the next reload, and a full collection
+walking them every few thousand checks would stall the loop.
 """
 
 from __future__ import annotations
@@ -21,24 +28,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import math
-import resource
 import time
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from lvsd import log
-from lvsd.checks import timers
 from lvsd.checks.base import CheckResult, CheckSpec
+from lvsd.checks.context import CheckContext
 from lvsd.checks.maintenance import Maintenance
+from lvsd.checks.openfiles import concurrency_limit as concurrency_limit  # lvsd probe imports it from here
 from lvsd.checks.run import run_check
 
 OnResult = Callable[[Hashable, CheckSpec, CheckResult], None]
 
-MAX_CONCURRENT = 4096  # checks in flight at once
-FDS_PER_CHECK = 2  # ftp's data connection, a script's pipe
-RESERVED_FDS = 256  # the netlink socket, logs, the control socket, ...
-WANTED_NOFILE = 65536
 FIRST_SPREAD = 0.5  # seconds over which the first checks are spread
 MAX_TICK = 0.05  # seconds: the longest a check waits for its tick (and never more than a twentieth of its interval)
 CHECKS_PER_TICK = 10  # the tick is sized so that about this many checks start together
@@ -74,27 +77,17 @@ class Stats:
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # seconds after the slot
 
 
-def concurrency_limit(wanted: int = MAX_CONCURRENT) -> int:
-    """Raise RLIMIT_NOFILE towards WANTED_NOFILE and size the bound on checks in flight to it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = WANTED_NOFILE if hard == resource.RLIM_INFINITY else min(hard, WANTED_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            pass
-    if soft == resource.RLIM_INFINITY:
-        return wanted
-    return max(16, min(wanted, (soft - RESERVED_FDS) // FDS_PER_CHECK))
-
-
 class Scheduler:
-    def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None) -> None:
+    def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None, freeze_gc: bool = True) -> None:
+        """``max_concurrent``: the bound on checks in flight, from :func:`~lvsd.checks.openfiles.concurrency_limit`
+        called at start-up; None calls it here (raising the process's open-files limit) until every caller does.
+        """
         self._on_result = on_result
         self._jobs: dict[Hashable, Job] = {}
         self._probes: dict[Job, _Probe] = {}
         self.max_concurrent = max_concurrent or concurrency_limit()
+        self.freeze_gc = freeze_gc
+        self._context: CheckContext | None = None  # made at the first sync, on the running loop
         self._slots = asyncio.Semaphore(self.max_concurrent)
         self._maintenance = Maintenance()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -130,6 +123,10 @@ class Scheduler:
                 probe.task.add_done_callback(self._retiring.discard)
                 probe.task = None  # no probe <-> task cycle left behind
         loop = asyncio.get_running_loop()
+        if self._context is None:
+            self._context = CheckContext(loop)
+        elif removed:
+            self._context.retain({job.spec for job in groups})
         for job, keys in groups.items():
             running = self._probes.get(job)
             if running is not None:
@@ -150,13 +147,8 @@ class Scheduler:
         rate = sum(1 / p.job.interval for p in self._probes.values() if p.job.interval > 0)
         tick = min(MAX_TICK, CHECKS_PER_TICK / rate) if rate > 0 else MAX_TICK
         self.tick = tick if tick >= MIN_TICK else 0.0
-        # What is alive now (the config, the probes) lives until the next reload: keep it out of the cyclic
-        # collector's full passes, which would otherwise walk it every few thousand checks and stall the loop.
-        # A reload that dropped probes first lets the collector see what the last freeze kept.
-        if removed:
-            gc.unfreeze()
-            gc.collect()
-        gc.freeze()
+        if self.freeze_gc:
+            _freeze_long_lived(thaw=bool(removed))
 
     async def _run(self, probe: _Probe) -> None:
         loop = asyncio.get_running_loop()
@@ -164,18 +156,20 @@ class Scheduler:
         now = loop.time()
         due = now + min(FIRST_SPREAD, interval / 2) * probe.phase
         anchor = now + probe.phase * interval  # this probe's slots: anchor + k * interval
-        clock = timers.clock()
+        context = self._context
+        assert context is not None  # made by sync(), which started this task
+        timers = context.timers
         while True:
             if due > loop.time():
                 # wake on the next tick: probes whose slots fall in one tick share one wake-up of the loop
                 tick = min(self.tick, interval / 20)
-                await clock.wait_until(math.ceil(due / tick) * tick if tick > 0 else due)
+                await timers.wait_until(math.ceil(due / tick) * tick if tick > 0 else due)
             started = loop.time()
             try:
                 async with self._slots:
                     started = loop.time()
                     self.stats.lateness.append(started - due)  # against the slot itself, the tick included
-                    result = await self._check(probe)
+                    result = await self._check(probe, context)
                 self._fan_out(probe, result)
             except asyncio.CancelledError:
                 raise
@@ -188,7 +182,7 @@ class Scheduler:
             if due < now:  # the check overran: skip the slots it missed
                 due += math.ceil((now - due) / interval) * interval
 
-    async def _check(self, probe: _Probe) -> CheckResult:
+    async def _check(self, probe: _Probe, context: CheckContext) -> CheckResult:
         job = probe.job
         self.stats.checks += 1
         if job.maintenancedir is not None:
@@ -198,11 +192,11 @@ class Scheduler:
                 return CheckResult(False, "Server in maintenance", time.monotonic() - t, forced=True)
         spec = job.spec
         if spec.connects is None or probe.connects >= spec.connects:
-            result = await run_check(spec)
+            result = await run_check(spec, context=context)
             if spec.connects is not None and result.ok:
                 probe.connects = 0
             return result
-        result = await run_check(spec, connect_step=True)
+        result = await run_check(spec, connect_step=True, context=context)
         probe.connects = probe.connects + 1 if result.ok else COMBINED_RESET
         return result
 
@@ -210,7 +204,7 @@ class Scheduler:
         if not probe.reported:
             probe.reported = True
             self._unreported -= 1
-            if self._unreported == 0:  # the first round is in: what it built (health, metrics) is long-lived too
+            if self._unreported == 0 and self.freeze_gc:  # the first round is in: what it built is long-lived too
                 gc.freeze()
         members = probe.members
         if len(members) > 1:
@@ -228,4 +222,18 @@ class Scheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._probes.clear()
         self._jobs.clear()
+        if self._context is not None:
+            self._context.close()
+            self._context = None
+
+
+def _freeze_long_lived(*, thaw: bool) -> None:
+    """Keep what is alive now (the config, the probes: they live until the next reload) out of the cyclic
+    collector's full passes, which would otherwise walk it every few thousand checks and stall the loop.
+    ``thaw``: a reload dropped probes; the collector first sees what the last freeze kept, and frees it.
+    """
+    if thaw:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import secrets
 import socket
 
+from lvsd.addr import host_port
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.tcp import close, datagram_endpoint, next_datagram, open_stream, read_line, text
+from lvsd.checks.datagrams import datagram_endpoint, next_datagram
+from lvsd.checks.streams import close, open_stream, read_line, text
 
 
 def options_request(login: str, local: tuple[str, int]) -> bytes:
-    host = f"[{local[0]}]" if ":" in local[0] else local[0]
     return (
         f"OPTIONS sip:{login} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP {host}:{local[1]};branch=z9hG4bK{secrets.token_hex(6)}\r\n"
+        f"Via: SIP/2.0/UDP {host_port(local[0], local[1])};branch=z9hG4bK{secrets.token_hex(6)}\r\n"
         "Max-Forwards: 70\r\n"
         f"To: <sip:{login}>\r\n"
         f"From: <sip:{login}>;tag={secrets.token_hex(4)}\r\n"

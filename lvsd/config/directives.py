@@ -46,6 +46,9 @@ SERVICE_PORTS = {
     "pgsql": 5432,
 }
 SERVICES = tuple(sorted([*SERVICE_PORTS, "none", "simpletcp"]))
+# Directives whose value ldirectord.cf writes in double quotes (the YAML reader and the writer put them back).
+QUOTED = frozenset(("request", "receive", "login", "passwd", "database", "secret", "load", "logfile",
+                    "callback", "checkcommand", "monitorfile", "emailalert"))
 FACILITIES = ("auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
               "syslog", "user", "uucp", *(f"local{i}" for i in range(8)))
 MAX_SECONDS = 2**31 - 1

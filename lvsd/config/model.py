@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lvsd.addr import host_port
 from lvsd.config.errors import Diagnostic
 
 Protocol = Literal["tcp", "udp", "sctp", "fwm"]
@@ -42,10 +43,6 @@ class Location:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-def _host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fallback:
     """The server that takes a service's traffic when no real server is up."""
@@ -55,7 +52,7 @@ class Fallback:
     forward: Forward = "gate"
 
     def __str__(self) -> str:
-        return f"{_host(self.ip)}:{self.port}"
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +74,7 @@ class RealServer:
         return (self.ip, self.port)
 
     def __str__(self) -> str:
-        return f"{_host(self.ip)}:{self.port}"
+        return host_port(self.ip, self.port)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +151,7 @@ class VirtualService:
         if self.fwmark is not None:
             return str(self.fwmark)
         assert self.ip is not None
-        return f"{_host(self.ip)}:{self.port}"
+        return host_port(self.ip, self.port)
 
     @property
     def ident(self) -> str:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 
-from lvsd.config.directives import SERVICE_PORTS
+from lvsd.addr import bracketed, host_port
+from lvsd.config.directives import QUOTED, SERVICE_PORTS
 from lvsd.config.errors import ConfigError, Diagnostic
 from lvsd.config.model import (
     ALL_EMAIL_STATUSES,
@@ -38,9 +39,6 @@ from lvsd.config.model import (
 )
 
 Value = str | int | bool
-# ldirectord.cf directives whose value is written in double quotes.
-QUOTED = frozenset(("request", "receive", "login", "passwd", "database", "secret", "load", "logfile",
-                    "callback", "checkcommand", "monitorfile", "emailalert"))
 LVSD_ONLY = ("reentry", "send_program")  # no ldirectord.cf directive
 
 
@@ -60,10 +58,6 @@ def email_status(states: frozenset[EmailStatus]) -> str:
     if states == ALL_EMAIL_STATUSES:
         return "all"
     return ",".join(sorted(states)) or "none"
-
-
-def _host(ip: str) -> str:
-    return f"[{ip}]" if ":" in ip else ip
 
 
 @dataclass(slots=True)
@@ -138,7 +132,7 @@ def _block(p: Plan, v: VirtualService) -> Block:
         blk = Block(v, (f"virtual{six}", v.fwmark))
     else:
         assert v.ip is not None
-        blk = Block(v, (f"virtual{six}", f"{_host(v.ip)}:{v.port}"))
+        blk = Block(v, (f"virtual{six}", host_port(v.ip, v.port)))
     s = blk.settings
     if v.protocol != default_protocol(v):
         s.append(("protocol", v.protocol))
@@ -188,7 +182,7 @@ def _block(p: Plan, v: VirtualService) -> Block:
         s.append(("cleanstop", v.cleanstop))
     if v.fallback is not None:
         fb = v.fallback
-        s.append((f"fallback{six}", f"{_host(fb.ip)}:{fb.port} {fb.forward}"))
+        s.append((f"fallback{six}", f"{host_port(fb.ip, fb.port)} {fb.forward}"))
     for name, mine, theirs in (("fallbackcommand", v.fallbackcommand, c.fallbackcommand),
                                ("emailalert", v.emailalert or None, c.emailalert or None),
                                ("smtp", v.smtp, c.smtp)):
@@ -223,7 +217,7 @@ def _block(p: Plan, v: VirtualService) -> Block:
 
 
 def _real(r: RealServer) -> dict[str, Value]:
-    out: dict[str, Value] = {"real": _host(r.ip) + (f":{r.port}" if r.port else ""), "forward": r.forward}
+    out: dict[str, Value] = {"real": bracketed(r.ip) + (f":{r.port}" if r.port else ""), "forward": r.forward}
     if r.weight != 1:
         out["weight"] = r.weight
     if r.request is not None or r.receive is not None:

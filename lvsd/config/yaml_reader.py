@@ -43,16 +43,13 @@ import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints; nodes
 
 from lvsd.config import ldirectord
 from lvsd.config.addresses import FORWARDS, MAX_THRESHOLD, MAX_WEIGHT
-from lvsd.config.directives import DEPRECATED, DIRECTIVES, MAX_SECONDS
+from lvsd.config.directives import DEPRECATED, DIRECTIVES, MAX_SECONDS, QUOTED
 from lvsd.config.errors import ConfigError, Diagnostic
 from lvsd.config.lexer import Statement
 from lvsd.config.model import Config
 from lvsd.config.resolver import Resolver
 from lvsd.config.source import Source
 
-# Strings ldirectord.cf wants in double quotes (the statement gets them back).
-_QUOTED = frozenset(("request", "receive", "login", "passwd", "database", "secret", "load", "logfile",
-                     "callback", "checkcommand", "monitorfile", "emailalert"))
 REAL_KEYS = ("real", "forward", "weight", "request", "receive", "l_threshold", "u_threshold")
 EXTRA_KEYS = ("reentry", "send_program")  # lvsd only
 _GLOBAL_KEYS = [k for k, d in DIRECTIVES.items() if d.scope != "virtual"] + ["virtuals"]
@@ -121,7 +118,7 @@ class _Reader:
                   text: str | None = None) -> Statement:
         value = self.scalar(name, node) if text is None else text
         line, col = _pos(node)
-        if (name in _QUOTED or (kind == "member" and name == "fallbackcommand")) and text is None:
+        if (name in QUOTED or (kind == "member" and name == "fallbackcommand")) and text is None:
             value, col = f'"{value}"', col - 1
         return Statement(kind=kind, line=line, name=name, name_col=_pos(key)[1],  # type: ignore[arg-type]
                          value=value, value_col=max(col, 1), has_equals=True, block=block)

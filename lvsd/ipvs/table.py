@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from lvsd.addr import host_port
+
 Forward = Literal["masq", "gate", "ipip", "local"]  # "local" is only ever read from the kernel
 OpKind = Literal["add-service", "edit-service", "del-service", "add-dest", "edit-dest", "del-dest"]
 
@@ -80,10 +82,6 @@ def sched_flags(text: str, scheduler: str) -> int:
     return bits
 
 
-def host(addr: str) -> str:
-    return f"[{addr}]" if ":" in addr else addr
-
-
 def default_netmask(ipv6: bool) -> str:
     return "128" if ipv6 else "255.255.255.255"
 
@@ -115,12 +113,12 @@ class ServiceKey:
         if self.is_fwmark:
             return f"-f {self.fwmark}" + (" -6" if self.ipv6 else "")
         flag = {"tcp": "-t", "udp": "-u", "sctp": "--sctp-service"}[self.protocol]
-        return f"{flag} {host(self.addr)}:{self.port}"
+        return f"{flag} {host_port(self.addr, self.port)}"
 
     def __str__(self) -> str:
         if self.is_fwmark:
             return f"FWM {self.fwmark}" + (" IPv6" if self.ipv6 else "")
-        return f"{self.protocol.upper()} {host(self.addr)}:{self.port}"
+        return f"{self.protocol.upper()} {host_port(self.addr, self.port)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,7 +210,7 @@ class Dest:
     def save(self) -> str:
         """The dest as ``ipvsadm-save -n`` prints it: ``-r RIP:PORT -g|-m|-i -w W [--tun-type T]``, no thresholds."""
         fwd = {"masq": "-m", "ipip": "-i"}.get(self.forward, "-g")  # -g for gate and for a LOCALNODE dest
-        out = f"-r {host(self.addr)}:{self.port} {fwd} -w {self.weight}"
+        out = f"-r {host_port(self.addr, self.port)} {fwd} -w {self.weight}"
         if self.forward == "ipip":
             out += f" --tun-type {TUN_NAMES.get(self.tun_type, str(self.tun_type))}"
             if self.tun_type == TUN_GUE:
@@ -229,7 +227,7 @@ class Dest:
         return out
 
     def __str__(self) -> str:
-        return f"{host(self.addr)}:{self.port}"
+        return host_port(self.addr, self.port)
 
 
 @dataclass(slots=True)

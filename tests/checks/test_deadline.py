@@ -18,7 +18,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from lvsd.checks.reactor import reactor
 from lvsd.checks.run import run_check
 from tests.conftest import missing
 
@@ -48,7 +47,6 @@ def need_driver(service: str) -> None:
 
 
 async def assert_down_in_time(s, server: LineServer | UDPServer | None = None) -> None:  # type: ignore[no-untyped-def]
-    reactor()  # the checks' own epoll, made once per loop: not a socket of this check
     before = open_fds()  # the server's listening socket included
     t = time.monotonic()
     r = await run_check(s)

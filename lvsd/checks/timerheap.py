@@ -1,4 +1,4 @@
-"""One loop timer for the checks: probes' next slots and checks' deadlines, in a heap of tuples.
+"""One loop timer for the checks: the scheduler's next slots and the checks' deadlines, in a heap of tuples.
 
 ``asyncio.sleep`` and ``asyncio.timeout`` give every sleeper and every check
 its own timer handle, and the loop orders its handles with a Python-level
@@ -8,6 +8,8 @@ and the loop holds a single timer, re-armed to the earliest entry. At its
 time an entry's future gets its result (a wake-up) or a TimeoutError (a
 deadline), unless it is already done. A deadline whose check is over is
 cancelled: its entry stays in the heap, holding nothing, until its time.
+A :class:`TimerHeap` belongs to the :class:`~lvsd.checks.context.CheckContext`
+that made it, which closes it when its checks are over.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
-import weakref
 from typing import Any
 
-_clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Clock] = weakref.WeakKeyDictionary()
 
-
-class Clock:
+class TimerHeap:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         # Entries hold only a float and an int (which the cyclic collector soon stops tracking); the
@@ -44,6 +43,14 @@ class Clock:
 
     def cancel(self, seq: int) -> None:
         self.pending.pop(seq, None)
+
+    def close(self) -> None:
+        """Disarm: nothing waiting here is woken or failed any more (its owner has ended those tasks)."""
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer, self.armed = None, math.inf
+        self.heap.clear()
+        self.pending.clear()
 
     def _push(self, when: float, fut: asyncio.Future[Any], deadline: bool) -> int:
         self.seq += 1
@@ -72,11 +79,3 @@ class Clock:
         if heap:
             self._arm(heap[0][0])
 
-
-def clock() -> Clock:
-    """The running loop's clock."""
-    loop = asyncio.get_running_loop()
-    c = _clocks.get(loop)
-    if c is None:
-        c = _clocks[loop] = Clock(loop)
-    return c

@@ -7,26 +7,27 @@ cost. The plain HTTP and connect checks register their socket here instead:
 one C call to watch it, none to forget it (closing the socket removes it from
 the epoll set), and one asyncio reader (this epoll's descriptor) that hands
 each ready socket to its handler. Linux only, as lvsd is.
+
+A :class:`SocketWatch` belongs to the :class:`~lvsd.checks.context.CheckContext`
+that made it, which closes it when its checks are over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import select
-import weakref
 from collections.abc import Callable
 
-_reactors: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Reactor] = weakref.WeakKeyDictionary()
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
 BATCH = 1024
 
 
-class Reactor:
+class SocketWatch:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         self.ep = select.epoll()
         self.handlers: dict[int, Callable[[], None]] = {}
         loop.add_reader(self.ep.fileno(), self._ready)
-        weakref.finalize(self, self.ep.close)
 
     def watch(self, fd: int, events: int, handler: Callable[[], None]) -> None:
         """Call ``handler`` whenever ``fd`` is ready for ``events`` (IN or OUT), until :meth:`forget`."""
@@ -40,18 +41,16 @@ class Reactor:
         """Stop calling the handler. The caller closes ``fd`` at once, which takes it out of the epoll set."""
         self.handlers.pop(fd, None)
 
+    def close(self) -> None:
+        """Stop watching: the loop's reader is removed and the epoll closed (its sockets are the checks' own)."""
+        if not self.ep.closed:
+            self.loop.remove_reader(self.ep.fileno())
+            self.ep.close()
+            self.handlers.clear()
+
     def _ready(self) -> None:
         handlers = self.handlers
         for fd, _ in self.ep.poll(0, BATCH):
             handler = handlers.get(fd)
             if handler is not None:
                 handler()
-
-
-def reactor() -> Reactor:
-    """The running loop's reactor."""
-    loop = asyncio.get_running_loop()
-    r = _reactors.get(loop)
-    if r is None:
-        r = _reactors[loop] = Reactor(loop)
-    return r
