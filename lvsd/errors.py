@@ -2,8 +2,7 @@
 
 LvsdError
 ├── ConfigError        (lvsd.config.errors) a config file could not be loaded
-├── IPVSError          the kernel refused or did not answer an IPVS operation
-└── ControlError       the running daemon could not be reached or refused a command
+└── IPVSError          the kernel refused or did not answer an IPVS operation
 """
 
 from __future__ import annotations
@@ -24,6 +23,3 @@ class IPVSError(LvsdError):
         self.detail = detail or errno_mod.errorcode.get(errno, str(errno))
         super().__init__(f"{op}: {self.detail}")
 
-
-class ControlError(LvsdError):
-    """The daemon could not be asked (not running, stale PID file, ...)."""

@@ -19,7 +19,7 @@ ldirectord's shared-real bug.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, StrEnum
 
 
 class State(Enum):
@@ -42,12 +42,28 @@ class Health:
         return self.state is State.UP
 
 
+class TransitionKind(StrEnum):
+    UP = "up"
+    DOWN = "down"
+    SOFT_FAILURE = "soft-failure"  # a failure that did not (yet) take an up server down
+    RESET = "reset"  # a success cleared the soft failures
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     """What one check result did: a state change, a soft failure, or a reset."""
 
-    kind: str  # "up" | "down" | "soft-failure" | "reset"
+    kind: TransitionKind
     failures: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """The server went up or down (soft failures and resets leave it in service)."""
+        return self.kind is TransitionKind.UP or self.kind is TransitionKind.DOWN
+
+
+_RESET = Transition(TransitionKind.RESET)
+_UP = Transition(TransitionKind.UP)
 
 
 def observe(
@@ -60,14 +76,14 @@ def observe(
         successes = h.successes + 1
         passing_since = h.passing_since if h.successes else now
         if h.state is State.UP:
-            reset = Transition("reset") if h.failures > 0 else None
+            reset = _RESET if h.failures > 0 else None
             return Health(h.state, 0, successes, reason, h.since, passing_since), reset
         if h.state is State.UNKNOWN or (successes >= risecount and now - passing_since >= reentry):
-            return Health(State.UP, 0, successes, reason, now, passing_since), Transition("up")
+            return Health(State.UP, 0, successes, reason, now, passing_since), _UP
         return Health(h.state, 0, successes, reason, h.since, passing_since), None
     failures = h.failures + 1
     if h.state is State.UP and not forced and failures < failurecount:
-        return Health(h.state, failures, 0, reason, h.since), Transition("soft-failure", failures)
+        return Health(h.state, failures, 0, reason, h.since), Transition(TransitionKind.SOFT_FAILURE, failures)
     if h.state is State.DOWN:
         return Health(h.state, failures, 0, reason, h.since), None
-    return Health(State.DOWN, failures, 0, reason, now), Transition("down", failures)
+    return Health(State.DOWN, failures, 0, reason, now), Transition(TransitionKind.DOWN, failures)

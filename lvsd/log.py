@@ -21,7 +21,7 @@ import os
 import sys
 import syslog
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -94,15 +94,7 @@ class Sink:
 
 
 _sink: Sink | None = None
-_observer: Callable[[MutableMapping[str, Any]], None] | None = None
-
-
 def _emit(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str:
-    if _observer is not None:
-        try:
-            _observer(event_dict)
-        except Exception:  # alerts and metrics must never stop logging
-            sys.stderr.write("lvsd: log observer failed\n")
     if _sink is not None:
         _sink.write(event_dict)
     else:
@@ -110,15 +102,10 @@ def _emit(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> str
     raise structlog.DropEvent
 
 
-def configure(sink: Sink, observer: Callable[[MutableMapping[str, Any]], None] | None = None) -> None:
-    """Route every lvsd event to ``sink`` (called at start and on reload).
-
-    ``observer`` sees every event first (the daemon derives email alerts and
-    metrics from the same events the log shows).
-    """
-    global _sink, _observer
+def configure(sink: Sink) -> None:
+    """Route every lvsd event to ``sink`` (called at start and on reload)."""
+    global _sink
     _sink = sink
-    _observer = observer
     structlog.configure(
         processors=[structlog.processors.add_log_level, _emit],
         cache_logger_on_first_use=False,

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from lvsd.config.model import Config, RealServer, VirtualService
+from lvsd.config.model import Config, MemberKey, RealKey, RealServer, VirtualService
 from lvsd.health import Health, State
 from lvsd.ipvs.table import (
     F_ONEPACKET,
@@ -47,15 +47,38 @@ from lvsd.ipvs.table import (
     sched_flags,
 )
 
-HealthKey = tuple[tuple[str, str, int], tuple[str, int]]  # (virtual key, real key)
 DestId = tuple[ServiceKey, tuple[str, int]]  # a dest of a service, for drain bookkeeping
+# Health by member. A plain (virtual key, real key) pair equals its MemberKey; the command line's
+# ``plan`` still builds those (HealthKey) until it moves to lvsd/cli/, so both are taken.
+HealthKey = tuple[ServiceKey, RealKey]
+HealthMap = Mapping[MemberKey, Health] | Mapping[HealthKey, Health]
 
 
 def service_key(v: VirtualService) -> ServiceKey:
-    if v.fwmark is not None:
-        return ServiceKey.mark(v.fwmark, v.ipv6)
-    assert v.ip is not None
-    return ServiceKey(protocol=v.protocol, addr=v.ip, port=v.port, ipv6=v.ipv6)
+    """``v.key``; kept for the command line's ``plan --diff`` until it reads ``v.key`` itself."""
+    return v.key
+
+
+def in_service(table: Table, v: VirtualService, r: RealServer) -> bool:
+    """The adoption rule: a configured real the kernel holds at a non-zero weight is taken as up, unchecked."""
+    dest = table.dests_of(v.key).get((r.ip, kernel_port(v, r.forward, r.port)))
+    return dest is not None and dest.weight > 0
+
+
+def adopted_health(
+    table: Table, members: Iterable[tuple[VirtualService, RealServer]], now: float = 0.0
+) -> dict[MemberKey, Health]:
+    """Health as lvsd adopts it from a kernel table: up by :func:`in_service`, else unknown (never checked).
+
+    The daemon adopts this way at start and for the reals a reload adds, so a
+    restart touches nothing that works; ``plan --diff`` uses it for the reals
+    no running daemon knows. Unknown and down plan alike: out of service.
+    """
+    return {
+        v.member(r): Health(State.UP, since=now, reason="adopted from the kernel table")
+        if in_service(table, v, r) else Health(since=now)
+        for v, r in members
+    }
 
 
 def schedflag_bits(v: VirtualService) -> int:
@@ -77,7 +100,7 @@ def desired_service(v: VirtualService) -> Service:
         flags |= F_ONEPACKET
     netmask = v.netmask if (v.persistent is not None and v.netmask) else ""
     return Service(
-        key=service_key(v), scheduler=v.scheduler, flags=flags, timeout=v.persistent or 0, netmask=netmask
+        key=v.key, scheduler=v.scheduler, flags=flags, timeout=v.persistent or 0, netmask=netmask
     ).normalized()
 
 
@@ -117,7 +140,7 @@ class Wanted:
 
 def _wanted(
     v: VirtualService,
-    health: Mapping[HealthKey, Health],
+    health: HealthMap,
     live: Mapping[tuple[str, int], Dest] | None,
     readd: bool,
 ) -> Iterator[tuple[tuple[str, int], int, RealServer | None]]:
@@ -128,7 +151,7 @@ def _wanted(
     any_up = False
     quiescent = v.quiescent
     for r in v.reals:
-        h = health.get((vkey, (r.ip, r.port)))
+        h = health.get(MemberKey(vkey, (r.ip, r.port)))
         if h is not None and h.state is State.UP:
             any_up = True
             weight = r.weight
@@ -158,7 +181,7 @@ def _fallback_dest(v: VirtualService, key: tuple[str, int]) -> Dest:
 
 def desired_dests(
     v: VirtualService,
-    health: Mapping[HealthKey, Health],
+    health: HealthMap,
     live: Mapping[tuple[str, int], Dest] | None = None,
     *,
     readd: bool = True,
@@ -234,7 +257,7 @@ def _drain_step(
 
 def plan_virtual(
     v: VirtualService,
-    health: Mapping[HealthKey, Health],
+    health: HealthMap,
     actual: Table,
     *,
     readd: bool = False,
@@ -294,7 +317,7 @@ def draining(config: Config, actual: Table) -> set[DestId]:
     for v in config.virtuals:
         if not v.drain:
             continue
-        key = service_key(v)
+        key = v.key
         for dkey, dest in actual.dests_of(key).items():
             if dest.weight == 0 and _dest_role(v, dkey)[0] == "stale":
                 out.add((key, dkey))
@@ -303,7 +326,7 @@ def draining(config: Config, actual: Table) -> set[DestId]:
 
 def plan(
     config: Config,
-    health: Mapping[HealthKey, Health],
+    health: HealthMap,
     actual: Table,
     *,
     removed: Iterable[ServiceKey] = (),
@@ -319,7 +342,7 @@ def plan(
     steps: list[Step] = []
     for v in config.virtuals:
         steps += plan_virtual(v, health, actual, readd=readd, now=now, drain_since=drain_since)
-    configured = {service_key(v) for v in config.virtuals}
+    configured = {v.key for v in config.virtuals}
     for key in removed:
         if key in actual.services and key not in configured:
             steps.append(Step(Op(kind="del-service", service=actual.services[key]), None))

@@ -59,6 +59,7 @@ from lvsd.config.reals import build_reals
 from lvsd.config.resolver import Resolver, SocketResolver
 from lvsd.config.source import Problem, Source
 from lvsd.config.values import Field
+from lvsd.ipvs.table import ServiceKey
 
 __all__ = ["Resolver", "SocketResolver", "build", "parse"]
 
@@ -212,7 +213,7 @@ class _Reader:
             self.src.warning(g.values["fork"].line, 1, "fork=yes has no effect in lvsd: "
                              "every real server is already checked on its own schedule")
         virtuals: list[VirtualService] = []
-        seen: dict[tuple[str, str, int], int] = {}
+        seen: dict[ServiceKey, int] = {}
         for blk in self.blocks:
             virtual = self._build(blk)
             if virtual is None:

@@ -10,10 +10,11 @@ of lvsd never has to know where a value came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from lvsd.addr import host_port
 from lvsd.config.errors import Diagnostic
+from lvsd.ipvs.table import ServiceKey
 
 Protocol = Literal["tcp", "udp", "sctp", "fwm"]
 Forward = Literal["gate", "masq", "ipip"]
@@ -29,6 +30,16 @@ DEFAULT_NEGOTIATETIMEOUT = 30.0
 DEFAULT_CHECKINTERVAL = 10.0
 DEFAULT_LOGFILE = "/var/log/ldirectord.log"
 DEFAULT_DRAINTIMEOUT = 300.0
+
+
+RealKey = tuple[str, int]  # a real server within its virtual: (address, port as written)
+
+
+class MemberKey(NamedTuple):
+    """Identity of one real server in one virtual service: health, checks and metrics are kept per member."""
+
+    virtual: ServiceKey
+    real: RealKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +81,7 @@ class RealServer:
     where: Location | None = field(default=None, compare=False)
 
     @property
-    def key(self) -> tuple[str, int]:
+    def key(self) -> RealKey:
         return (self.ip, self.port)
 
     def __str__(self) -> str:
@@ -138,12 +149,15 @@ class VirtualService:
     where: Location | None = field(default=None, compare=False)
 
     @property
-    def key(self) -> tuple[str, str, int]:
-        """Identity: (protocol, address, port), or ("fwm", af, mark) for fwmark."""
+    def key(self) -> ServiceKey:
+        """Identity, the kernel's: (protocol, address, port), or the mark and address family."""
         if self.fwmark is not None:
-            return ("fwm6" if self.ipv6 else "fwm", "", self.fwmark)
+            return ServiceKey.mark(self.fwmark, self.ipv6)
         assert self.ip is not None
-        return (self.protocol, self.ip, self.port)
+        return ServiceKey(protocol=self.protocol, addr=self.ip, port=self.port, ipv6=self.ipv6)
+
+    def member(self, r: RealServer) -> MemberKey:
+        return MemberKey(self.key, r.key)
 
     @property
     def label(self) -> str:

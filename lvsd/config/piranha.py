@@ -46,6 +46,7 @@ from lvsd.config.directives import MAX_PERSISTENT, MAX_SECONDS, SCHEDULERS
 from lvsd.config.errors import ConfigError
 from lvsd.config.model import CheckType, Config, Fallback, Forward, Location, Protocol, RealServer, VirtualService
 from lvsd.config.source import Problem, Source
+from lvsd.ipvs.table import ServiceKey
 
 FORWARDS: dict[str, Forward] = {"direct": "gate", "nat": "masq", "tunnel": "ipip"}
 NOT_APPLIED_GLOBAL = frozenset((
@@ -259,7 +260,7 @@ class _Reader:
         elif any(b.kind == "virtual" for b in root.children):
             self.src.warning(1, 1, "no 'network =' line: real servers use nat (masq), piranha's default")
         virtuals: list[VirtualService] = []
-        seen: dict[tuple[str, str, int], int] = {}
+        seen: dict[ServiceKey, int] = {}
         for blk in root.children:
             if blk.kind == "server":
                 continue  # misplaced; reported by _blocks

@@ -1,6 +1,7 @@
 """What the daemon needs of a kernel table, and the optional faster paths a backend may offer.
 
-Every backend (netlink, in-memory) can ``dump()`` and ``apply(op)``. A backend
+Every backend (netlink, in-memory) is a :class:`Backend`: it can ``dump()``,
+``apply(op)`` and ``close()``. A backend
 that can also apply many edits in one exchange (``apply_many``) or read one
 service's dests (``dests``) is used that way; :func:`apply_all` and
 :func:`read_dests` fall back to the basic calls for one that cannot, so test
@@ -22,6 +23,12 @@ class Applies(Protocol):
 
 class Dumps(Protocol):
     async def dump(self) -> Table: ...
+
+
+class Backend(Applies, Dumps, Protocol):
+    """A kernel table the daemon owns: read it whole, edit it, let it go."""
+
+    def close(self) -> None: ...
 
 
 @runtime_checkable

@@ -283,6 +283,10 @@ class Table:
 _DEST_FIELDS = ("addr", "port", "forward", "weight", "u_thresh", "l_thresh", "tun_type", "tun_port", "tun_flags")
 
 Role = Literal["service", "real", "fallback", "stale", "drain"]
+_OP_FLAGS: dict[OpKind, str] = {
+    "add-service": "-A", "edit-service": "-E", "del-service": "-D",
+    "add-dest": "-a", "edit-dest": "-e", "del-dest": "-d",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,16 +298,14 @@ class Op:
     dest: Dest | None = None
     role: Role = "service"
 
+    @property
+    def flag(self) -> str:
+        """ipvsadm's command flag for this kind of edit (``-a``, ``-D``...)."""
+        return _OP_FLAGS[self.kind]
+
     def ipvsadm(self) -> str:
         """The edit as an ``ipvsadm`` command line."""
-        flag = {
-            "add-service": "-A",
-            "edit-service": "-E",
-            "del-service": "-D",
-            "add-dest": "-a",
-            "edit-dest": "-e",
-            "del-dest": "-d",
-        }[self.kind]
+        flag = _OP_FLAGS[self.kind]
         if self.kind in ("add-service", "edit-service"):
             return f"ipvsadm {flag} {self.service.ipvsadm()}"
         if self.kind == "del-service":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from lvsd import director, monitorfile
+from lvsd import loaded, monitorfile
 from lvsd.checks import run as runmod
 from lvsd.checks.base import spec_for
 from lvsd.config.errors import ConfigError
@@ -53,7 +53,7 @@ def refused(tmp_path: Path, body: str) -> str:
     path = str(tmp_path / "lvsd.cf")
     Path(path).write_text("virtual=198.51.100.1:3306\n" + body)
     with pytest.raises(ConfigError) as exc:
-        director.load(path)
+        loaded.load(path)
     d = exc.value.diagnostics[0]
     assert (d.file, d.line) == (path, 1)
     return d.message
@@ -84,7 +84,7 @@ def test_a_missing_driver_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_identical_checks_of_one_real_in_two_virtuals_are_one_probe(tmp_path: Path) -> None:
-    d = director.load(write(tmp_path, """
+    d = loaded.load(write(tmp_path, """
         virtual=198.51.100.1:80
         \treal=203.0.113.11:80 masq
         \treal=203.0.113.12:80 masq

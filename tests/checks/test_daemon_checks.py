@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lvsd.daemon import Daemon, Event
+from lvsd.daemon import Daemon
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.table import ServiceKey
 from tests.daemon.switchable import Switchable
@@ -42,7 +42,7 @@ async def running(cfg: Path) -> tuple[Daemon, MemoryIPVS, asyncio.Task[int]]:
 
 
 async def stop(d: Daemon, task: asyncio.Task[int]) -> None:
-    d.events.put_nowait(Event("stop", signame="TERM"))
+    d.request_stop()
     async with asyncio.timeout(5):
         await task
 

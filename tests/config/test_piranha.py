@@ -11,6 +11,7 @@ from lvsd import cli
 from lvsd.config import ldirectord, loader, piranha
 from lvsd.config.errors import ConfigError
 from lvsd.config.model import Config, Fallback, RealServer
+from lvsd.ipvs.table import ServiceKey
 
 EXAMPLE = Path(__file__).parent / "data" / "piranha-lvs.cf"
 PATH = "/etc/sysconfig/ha/lvs.cf"
@@ -109,7 +110,7 @@ def test_service_settings() -> None:
 
 def test_fwmark_service() -> None:
     (v,) = parse(block("address = 198.51.100.1", "fwmark = 7", SERVER)).virtuals
-    assert (v.protocol, v.fwmark, v.ip, v.port, v.key) == ("fwm", 7, None, 0, ("fwm", "", 7))
+    assert (v.protocol, v.fwmark, v.ip, v.port, v.key) == ("fwm", 7, None, 0, ServiceKey.mark(7))
     assert v.reals[0].port == 0
 
 

@@ -10,9 +10,10 @@ import time
 
 import pytest
 
-from lvsd.daemon import Daemon, Event
+from lvsd.daemon import Daemon
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
+from tests.daemon.manual_clock import ManualClock
 from tests.daemon.switchable import Switchable
 
 VKEY = ServiceKey.inet("tcp", "198.51.100.1", 80)
@@ -39,9 +40,9 @@ async def servers():
         await s.stop()
 
 
-async def start_daemon(cfg, backend):
+async def start_daemon(cfg, backend, clock=None):
     ready = asyncio.Event()
-    d = Daemon(str(cfg), backend, on_ready=ready.set)
+    d = Daemon(str(cfg), backend, on_ready=ready.set, clock=clock)
     task = asyncio.get_running_loop().create_task(d.run())
     async with asyncio.timeout(5):
         await ready.wait()
@@ -49,7 +50,7 @@ async def start_daemon(cfg, backend):
 
 
 async def stop_daemon(d, task):
-    d.events.put_nowait(Event("stop", signame="TERM"))
+    d.request_stop()
     async with asyncio.timeout(5):
         return await task
 
@@ -138,7 +139,7 @@ async def test_adopts_live_table_without_touching_healthy_reals(tmp_path, server
     d, task = await start_daemon(cfg, backend)
     assert [(op.kind, op.role) for op in backend.applied] == [("del-dest", "stale")]
     assert foreign.key in backend.table.services
-    d.events.put_nowait(Event("stop", signame="USR2", clean=False))  # restart: hand over
+    d.request_stop("USR2", clean=False)  # restart: hand over
     await asyncio.wait_for(task, 5)
     assert set(weights(backend)) == {s.port for s in servers}
 
@@ -206,6 +207,12 @@ def _fields(d):
     return {f: getattr(d, f) for f in ("addr", "port", "forward", "weight", "u_thresh", "l_thresh")}
 
 
+async def passes(d, clock, seconds):
+    """Move the daemon's clock on and wait until it has run what fell due (its next timer is in the future)."""
+    await clock.advance(seconds)
+    await wait_for(lambda: d.kernel.next_resync > clock.monotonic(), 2)
+
+
 async def test_a_real_removed_with_drain_goes_to_weight_zero_then_leaves_when_idle(tmp_path, servers):
     cfg = tmp_path / "lvsd.cf"
     kernel_config(cfg, servers, drain="\tdrain=yes\n\tdraintimeout=60\n")
@@ -237,11 +244,13 @@ async def test_a_drain_ends_at_its_deadline_and_a_restart_resumes_it(tmp_path, s
         for s, w, a in ((servers[0], 1, 0), (servers[1], 0, 5))  # servers[1]: left at weight 0 mid-drain
     }
     backend = MemoryIPVS(live)
-    t0 = time.monotonic()
-    d, task = await start_daemon(cfg, backend)
+    clock = ManualClock()
+    d, task = await start_daemon(cfg, backend, clock)
     assert weights(backend)[servers[1].port] == 0  # resumed, not purged, not restored
-    await wait_for(lambda: servers[1].port not in weights(backend), 4)
-    assert time.monotonic() - t0 >= 2
+    await passes(d, clock, 1.0)  # a drain poll and a full pass: still carrying connections, 1 s of 2
+    assert weights(backend)[servers[1].port] == 0
+    await passes(d, clock, 1.0)
+    assert servers[1].port not in weights(backend)  # the deadline, counted from when this daemon saw the drain
     await stop_daemon(d, task)
     text = (tmp_path / "lvsd.log").read_text()
     assert f"Purged real server (drain timeout): 127.0.0.1:{servers[1].port} (198.51.100.1:80)" in text
@@ -253,11 +262,13 @@ async def test_readdquiescent_decides_whether_a_quiesced_real_deleted_by_hand_co
     cfg = tmp_path / "lvsd.cf"
     kernel_config(cfg, servers, globals_=f"quiescent=yes\nreaddquiescent={readd}\n")
     backend = MemoryIPVS()
-    d, task = await start_daemon(cfg, backend)
+    clock = ManualClock()
+    d, task = await start_daemon(cfg, backend, clock)
     await servers[0].set_mode("error500")
     await wait_for(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
     del backend.table.dests[VKEY][("127.0.0.1", servers[0].port)]  # ipvsadm -d by hand
-    await asyncio.sleep(2.5)  # two resync intervals
+    for _ in range(2):  # two resync intervals
+        await passes(d, clock, 1.0)
     expected = {servers[1].port: 1, **({servers[0].port: 0} if readd == "yes" else {})}
     assert weights(backend) == expected
     await stop_daemon(d, task)
@@ -267,19 +278,22 @@ async def test_drift_is_repaired_within_one_resync_interval(tmp_path, servers):
     cfg = tmp_path / "lvsd.cf"
     kernel_config(cfg, servers)
     backend = MemoryIPVS()
-    d, task = await start_daemon(cfg, backend)
+    clock = ManualClock()
+    d, task = await start_daemon(cfg, backend, clock)
     want = dict(backend.table.dests[VKEY])
     backend.table.dests[VKEY][("127.0.0.1", servers[0].port)] = Dest(
         addr="127.0.0.1", port=servers[0].port, forward="masq", weight=9)
     del backend.table.dests[VKEY][("127.0.0.1", servers[1].port)]
     backend.table.dests[VKEY][("127.0.0.1", 1)] = Dest(addr="127.0.0.1", port=1, forward="masq")
     backend.table.services[VKEY] = Service(key=VKEY, scheduler="rr").normalized()
-    took = await wait_for(lambda: backend.table.dests[VKEY] == want and
-                          backend.table.services[VKEY].scheduler == "wrr", 2)
-    assert took <= 1.2
+    await passes(d, clock, 0.5)  # no pass is due yet: the drift stands
+    assert backend.table.dests[VKEY] != want
+    await passes(d, clock, 0.5)  # one resync interval after start
+    assert backend.table.dests[VKEY] == want and backend.table.services[VKEY].scheduler == "wrr"
     backend.table.services.pop(VKEY)
     backend.table.dests.pop(VKEY)
-    await wait_for(lambda: backend.table.dests.get(VKEY) == want, 2)
+    await passes(d, clock, 1.0)
+    assert backend.table.dests.get(VKEY) == want
     await stop_daemon(d, task)
 
 
@@ -332,24 +346,24 @@ async def test_a_burst_of_state_changes_is_planned_and_written_as_one_batch(tmp_
     from lvsd.checks.base import CheckResult
 
     down = CheckResult(False, "injected: the switch died", 0.0)
-    for key in d.d.members:  # what the scheduler hands over, all queued before the loop runs
-        d.events.put_nowait(Event("result", key=key, spec=d.scheduler.job(key).spec, result=down))
+    for key in d.loaded.members:  # what the scheduler hands over, all queued before the loop runs
+        d.on_result(key, d.scheduler.job(key).spec, down)
     await wait_for(lambda: sum(len(x) for x in backend.table.dests.values()) == 0, 5)
     assert backend.batches == [400]  # both services' 200 deletions, one exchange
-    assert d._status_line() == "0/400 real servers up"
+    assert d.status_line() == "0/400 real servers up"
     assert d.registry.gauges["lvsd_real_up"][(("virtual", "tcp:198.51.100.1:81"), ("real", "203.0.113.7:80"))] == 0.0
     await stop_daemon(d, task)
 
 
 async def test_start_hands_the_config_it_validated_to_the_daemon_instead_of_reading_it_again(tmp_path):
     """`lvsd start` validates, forks and runs the daemon, which takes that reading (10,000 reals: 0.45 s in UML)."""
-    from lvsd import director
+    from lvsd import loaded as loading
 
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(
         f'logfile="{tmp_path}/lvsd.log"\nvirtual=198.51.100.1:80\n\treal=203.0.113.1:80 masq\n\tchecktype=on\n'
     )
-    loaded = director.load(str(cfg))
+    loaded = loading.load(str(cfg))
     cfg.write_text("this is not a config\n")  # were it read again, the daemon would fail here
     d = Daemon(str(cfg), MemoryIPVS(), loaded=loaded)
-    assert d.d is loaded
+    assert d.loaded is loaded

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lvsd import director as director_mod
+from lvsd import loaded as loading
 from lvsd.config.model import RealServer, VirtualService
 from lvsd.health import Health, State
 from lvsd.ipvs.netlink import NetlinkIPVS
 from lvsd.ipvs.table import F_SCHED3, Dest, ServiceKey, Table
-from lvsd.reconcile import desired_dests, desired_service, plan, service_key
+from lvsd.reconcile import desired_dests, desired_service, plan
 from tests.conftest import in_lab, not_in_lab
 from tests.lab_director.director import Director
 from tests.lab_kernel.kernel import (
@@ -207,10 +207,10 @@ def test_feature_round_trips(running: Director, feature: str) -> None:
     # 2. lvsd's netlink reader reads the same
     assert service_of(group(netlink_dump().save()), ident) == (service_line, sorted(dest_lines))
     # 3. and what was read is what lvsd meant, attribute by attribute (counters aside)
-    config = director_mod.load(str(running.config)).config
+    config = loading.load(str(running.config)).config
     table = netlink_dump()
     (v,) = [v for v in config.virtuals if f"-A {ident} " in "-A " + desired_service(v).ipvsadm() + " "]
-    key = service_key(v)
+    key = v.key
     assert table.services[key] == desired_service(v)
     want = {k: w.dest for k, w in desired_dests(v, all_up(config)).items()}
     assert set(table.dests_of(key)) == set(want)
@@ -237,7 +237,7 @@ def test_listing_shows_flags_and_persistence(running: Director) -> None:
 
 
 def test_no_edit_loop_and_a_restart_adopts_the_whole_table_untouched(running: Director) -> None:
-    config = director_mod.load(str(running.config)).config
+    config = loading.load(str(running.config)).config
     assert plan(config, all_up(config), netlink_dump(), readd=False) == []
     edits = running.log().count("ipvs.edit") + running.log().count(" server: ")
     time.sleep(2.5)  # two resync intervals: full passes over a table the kernel normalised
@@ -254,7 +254,7 @@ def test_no_edit_loop_and_a_restart_adopts_the_whole_table_untouched(running: Di
 
 def test_a_localnode_dest_is_not_edited_back(running: Director) -> None:
     """Older kernels stored LOCALNODE for a dest on a local address; the meaning is the same."""
-    config = director_mod.load(str(running.config)).config
+    config = loading.load(str(running.config)).config
     (v,) = [v for v in config.virtuals if v.port == 80 and not v.ipv6 and v.protocol == "tcp"]
     svc = desired_service(v)
     local = Dest(addr="203.0.113.12", port=80, forward="local", weight=0)
@@ -295,9 +295,9 @@ def test_sctp_and_the_mh_flag_ipvsadm_cannot_show_round_trip_over_netlink(runnin
         ["-a --sctp-service 198.51.100.1:3868 -r 203.0.113.11:3868 -m -w 2"],
     )
     assert "SCTP 198.51.100.1:3868 wlc" in listing()
-    assert table.services[service_key(sctp)] == desired_service(sctp)
-    assert table.dests_of(service_key(sctp))[("203.0.113.11", 3868)].same(
+    assert table.services[sctp.key] == desired_service(sctp)
+    assert table.dests_of(sctp.key)[("203.0.113.11", 3868)].same(
         Dest(addr="203.0.113.11", port=3868, forward="masq", weight=2))
-    assert table.services[service_key(mh)].flags & F_SCHED3  # ipvsadm prints no flag-3 for mh; netlink has it
+    assert table.services[mh.key].flags & F_SCHED3  # ipvsadm prints no flag-3 for mh; netlink has it
     run("ipvsadm", "-D", "--sctp-service", "198.51.100.1:3868")
     run("ipvsadm", "-D", "-t", "198.51.100.1:85")

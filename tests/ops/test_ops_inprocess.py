@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from lvsd import control
-from lvsd.daemon import Daemon, Event
+from lvsd.daemon import Daemon
 from lvsd.ipvs.memory import MemoryIPVS
 from tests.daemon.switchable import Switchable
 from tests.ops.smtp_sink import SmtpSink
@@ -61,7 +61,7 @@ async def run_daemon(cfg, **kw):
 
 
 async def stop(d, task, clean=True):
-    d.events.put_nowait(Event("stop", signame="TERM", clean=clean))
+    d.request_stop(clean=clean)
     async with asyncio.timeout(15):
         return await task
 
@@ -109,7 +109,8 @@ async def test_control_socket_status_and_reload_answers(tmp_path, servers):
     d, task = await run_daemon(cfg, control_path=sock)
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
     await servers[1].set_mode("error500")
-    await until(lambda: d.health[(d.d.config.virtuals[0].key, ("127.0.0.1", servers[1].port))].state.value == "down", 3)
+    vkey = d.loaded.config.virtuals[0].key
+    await until(lambda: d.health[(vkey, ("127.0.0.1", servers[1].port))].state.value == "down", 3)
     state = await asyncio.to_thread(control.ask, sock, "status")
     v = state["virtuals"][0]
     assert v["service"] == "TCP 198.51.100.1:80 wrr" and v["in_kernel"]
@@ -243,7 +244,7 @@ async def test_autoreload_and_callback(tmp_path, servers):
     assert f"Configuration file '{cfg}' has changed on disk" in log
     assert " - reread new configuration" in log
     assert called.read_text().strip() == str(cfg)
-    assert d.d.config.virtuals[0].fallback.ip == "127.0.0.8"
+    assert d.loaded.config.virtuals[0].fallback.ip == "127.0.0.8"
 
 
 async def test_json_log_lines_carry_the_same_events(tmp_path, servers):
@@ -286,13 +287,13 @@ async def test_emailalertstatus_filters_by_daemon_state(tmp_path, servers):
 
 def test_a_notify_socket_nobody_reads_never_blocks_the_daemon(tmp_path, monkeypatch):
     """systemd hung or gone: its socket fills after ten datagrams; notify drops the rest instead of blocking."""
-    from lvsd import notify
+    from lvsd.daemon import systemd
 
     path = str(tmp_path / "full.sock")
     sink = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sink.bind(path)
     monkeypatch.setenv("NOTIFY_SOCKET", path)
-    sent = [notify.status(f"{i}/10 real servers up") for i in range(50)]  # blocked for ever before
+    sent = [systemd.status(f"{i}/10 real servers up") for i in range(50)]  # blocked for ever before
     assert sent[0] is True and sent[-1] is False
     sink.close()
 

@@ -7,7 +7,7 @@ import pytest
 from lvsd.config.model import Config, Fallback, RealServer, VirtualService
 from lvsd.health import Health, State
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
-from lvsd.reconcile import desired_service, draining, plan, plan_virtual, service_key
+from lvsd.reconcile import desired_service, draining, plan, plan_virtual
 
 VIP = "198.51.100.1"
 R1 = RealServer(ip="203.0.113.11", port=80, forward="masq", weight=1)
@@ -215,7 +215,7 @@ def test_a_kernel_rewrite_is_not_an_edit():
     v = virtual(fallback=None)
     live = table_of(v, Dest(addr=R1.ip, port=80, forward="local", weight=1),
                     Dest(addr=R2.ip, port=80, forward="masq", weight=2))
-    svc = live.services[service_key(v)]
+    svc = live.services[v.key]
     live.services[svc.key] = Service(key=svc.key, scheduler="wrr", flags=F_HASHED, timeout=300, netmask="255.0.0.0")
     assert plan(cfg(v), health(v, State.UP, State.UP), live) == []
 
@@ -264,12 +264,12 @@ def test_drain_starts_with_weight_zero_and_ends_when_idle_or_at_the_deadline():
     assert steps[0].op.role == "drain"
     for step in steps:
         live.apply(step.op)
-    assert draining(cfg(v), live) == {(service_key(v), (R1.ip, 80))}
-    since = {(service_key(v), (R1.ip, 80)): 100.0}
+    assert draining(cfg(v), live) == {(v.key, (R1.ip, 80))}
+    since = {(v.key, (R1.ip, 80)): 100.0}
     assert plan(cfg(v), h, live, now=159.0, drain_since=since) == []  # 3 active connections left
     steps = plan(cfg(v), h, live, now=160.0, drain_since=since)
     assert ops(steps) == ["ipvsadm -d -t 198.51.100.1:80 -r 203.0.113.11:80"] and steps[0].reason == "drain timeout"
-    live.dests[service_key(v)][(R1.ip, 80)] = replace(live.dests[service_key(v)][(R1.ip, 80)], active=0)
+    live.dests[v.key][(R1.ip, 80)] = replace(live.dests[v.key][(R1.ip, 80)], active=0)
     steps = plan(cfg(v), h, live, now=101.0, drain_since=since)
     assert ops(steps) == ["ipvsadm -d -t 198.51.100.1:80 -r 203.0.113.11:80"] and steps[0].reason == "drained"
     # without fresh counters (a health transition's plan) a drain is never ended

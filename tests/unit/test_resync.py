@@ -1,20 +1,20 @@
 """When the daemon re-reads and repairs the kernel table: resync, retry backoff, drain polling (pure)."""
 
+from lvsd.daemon.resync import DRAIN_POLL, RETRY_INTERVAL, ResyncSchedule
 from lvsd.ipvs.table import ServiceKey
-from lvsd.sync import DRAIN_POLL, RETRY_INTERVAL, SyncState
 
 KEY = (ServiceKey.inet("tcp", "198.51.100.1", 80), ("203.0.113.11", 80))
 
 
 def test_a_full_pass_is_due_a_resync_interval_after_the_table_was_read():
-    s = SyncState()
+    s = ResyncSchedule()
     assert not s.synced and s.next_pass(100.0) == 0.0  # the first pass runs at once
     s.reread(100.0, 30.0)
     assert s.synced and s.next_pass(100.0) == 130.0
 
 
 def test_failures_bring_the_next_full_pass_forward_with_backoff_up_to_the_interval():
-    s = SyncState()
+    s = ResyncSchedule()
     s.reread(0.0, 10.0)
     assert s.failed(0.0, 10.0) == RETRY_INTERVAL
     delays = []
@@ -28,7 +28,7 @@ def test_failures_bring_the_next_full_pass_forward_with_backoff_up_to_the_interv
 
 
 def test_drains_are_polled_and_remembered_from_when_first_seen():
-    s = SyncState()
+    s = ResyncSchedule()
     s.reread(0.0, 30.0)
     s.track({KEY}, 5.0)
     s.track({KEY}, 9.0)

@@ -23,7 +23,7 @@ DRAIN_POLL = 1.0
 
 
 @dataclass(slots=True)
-class SyncState:
+class ResyncSchedule:
     synced: bool = False  # a first full pass ran (the start-up pass is a forced one)
     full_due: float = 0.0  # monotonic time of the next full pass
     retry: float = 0.0  # the current retry delay; 0 when the last pass went through

@@ -1,4 +1,4 @@
-"""Things lvsd runs on the side: ``fallbackcommand`` and email alerts.
+"""Email alerts and the commands lvsd runs on events (``fallbackcommand``, ``callback``): sent and run on the side.
 
 Both are owned background jobs: bounded in time, their failures logged, never
 blocking the owner loop, and awaited (bounded) at shutdown.
@@ -67,7 +67,7 @@ def alert_message(
     return msg
 
 
-class Hooks:
+class AlertJobs:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -1,0 +1,87 @@
+"""The daemon's numbers: Prometheus series and systemd's status line, fed typed values.
+
+Check results, transitions, applied edits, kernel errors and reloads arrive as
+values (a :class:`~lvsd.checks.base.CheckResult`, a
+:class:`~lvsd.health.TransitionKind`, an :class:`~lvsd.ipvs.table.Op`), never
+as log text. Label tuples are made once per member and dropped when a reload
+removes it, so a series never outlives its real server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from lvsd import metrics
+from lvsd.checks.base import CheckResult
+from lvsd.config.model import MemberKey, RealServer, VirtualService
+from lvsd.daemon import systemd
+from lvsd.health import Health, TransitionKind
+from lvsd.ipvs.table import Op
+from lvsd.loaded import LoadedConfig
+
+
+def member_labels(v: VirtualService, r: RealServer) -> metrics.Labels:
+    return (("virtual", v.ident), ("real", str(r)))
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.registry = metrics.new_registry()
+        # per member: its latency labels and its checks_total labels by result, made once
+        self._labels: dict[MemberKey, tuple[metrics.Labels, dict[bool, metrics.Labels]]] = {}
+        self._status_sent = ""  # the last STATUS= line systemd was sent
+
+    def check(self, key: MemberKey, v: VirtualService, r: RealServer, res: CheckResult) -> None:
+        made = self._labels.get(key)
+        if made is None:
+            pair = member_labels(v, r)
+            made = self._labels[key] = (pair, {ok: (*pair, ("result", "up" if ok else "down")) for ok in (True, False)})
+        labels, by_result = made
+        self.registry.inc("lvsd_checks_total", by_result[res.ok])
+        self.registry.observe("lvsd_check_latency_seconds", res.latency, labels)
+
+    def transition(self, key: MemberKey, v: VirtualService, r: RealServer, kind: TransitionKind) -> None:
+        labels = self._labels[key][0] if key in self._labels else member_labels(v, r)
+        self.registry.inc("lvsd_real_transitions_total", (*labels, ("to", kind.value)))
+
+    def kernel_edit(self, op: Op) -> None:
+        self.registry.inc("lvsd_ipvs_operations_total", (("op", op.flag),))
+
+    def kernel_error(self, op: Op | None) -> None:
+        """A refused edit, by its flag; a failed read of the table (``op`` None) as "dump"."""
+        self.registry.inc("lvsd_ipvs_errors_total", (("op", op.flag if op is not None else "dump"),))
+
+    def reload(self, ok: bool) -> None:
+        self.registry.inc("lvsd_config_reloads_total", (("result", "ok" if ok else "error"),))
+
+    def reloaded(self, old: LoadedConfig, new: LoadedConfig) -> None:
+        """Drop every series of the members a reload removed."""
+        self._labels = {k: lb for k, lb in self._labels.items() if k in new.members}
+        self.registry.forget({member_labels(v, r) for k, (v, r) in old.members.items() if k not in new.members})
+
+    def publish(self, loaded: LoadedConfig, health: Mapping[MemberKey, Health], degraded: bool,
+                keys: Iterable[MemberKey] | None = None) -> None:
+        """Refresh the gauges and systemd's status line after a change.
+
+        ``keys`` names the reals whose state changed (a batch of check
+        results); without it every real's gauge is refreshed (start, reload,
+        resync). Either way the cost of a batch does not grow with the table
+        times the batches: 10,000 reals coming up one by one stay linear.
+        """
+        members = loaded.members
+        for key in members if keys is None else keys:
+            vr = members.get(key)
+            if vr is None:
+                continue
+            h = health.get(key)
+            self.registry.gauge("lvsd_real_up", 1.0 if h is not None and h.up else 0.0, member_labels(*vr))
+        self.registry.gauge("lvsd_degraded", 1.0 if degraded else 0.0)
+        line = status_line(loaded, health, degraded)
+        if line != self._status_sent:  # systemd is told of changes only
+            self._status_sent = line
+            systemd.status(line)
+
+
+def status_line(loaded: LoadedConfig, health: Mapping[MemberKey, Health], degraded: bool) -> str:
+    up = sum(1 for h in health.values() if h.up)
+    return f"{up}/{len(loaded.members)} real servers up" + ("; degraded" if degraded else "")
