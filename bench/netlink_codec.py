@@ -35,8 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lvsd.ipvs.netlink import NetlinkIPVS  # noqa: E402
-from lvsd.ipvs.table import Dest, Op, Service, ServiceKey  # noqa: E402
+from lvsd.ipvs.netlink import NetlinkIPVS
+from lvsd.ipvs.table import Dest, Op, Service, ServiceKey
 
 VIP = "198.51.100.1"
 
@@ -80,17 +80,21 @@ def lvsd_program(reals: int) -> None:
             ops = [Op(kind="add-service", service=svc)]
             for n in range(reals):
                 ip, port = real(n)
-                ops.append(Op(kind="add-dest", service=svc, dest=Dest(addr=ip, port=port, forward="masq", weight=1 + n % 5)))
+                dest = Dest(addr=ip, port=port, forward="masq", weight=1 + n % 5)
+                ops.append(Op(kind="add-dest", service=svc, dest=dest))
             errors = [e for e in await nl.apply_many(ops) if e is not None]
             if errors:
                 raise SystemExit(f"lvsd: {len(errors)} edits failed, first {errors[0]}")
     asyncio.run(go())
 
 
-def lvsd_dumper(run: Callable[[Coroutine[Any, Any, Any]], Any], dumps: int) -> tuple[list[float], dict[tuple[str, int], int]]:
-    async def go() -> tuple[list[float], dict[tuple[str, int], int]]:
+Seen = dict[tuple[str, int], int]  # (real, port) -> weight
+
+
+def lvsd_dumper(run: Callable[[Coroutine[Any, Any, Any]], Any], dumps: int) -> tuple[list[float], Seen]:
+    async def go() -> tuple[list[float], Seen]:
         times: list[float] = []
-        seen: dict[tuple[str, int], int] = {}
+        seen: Seen = {}
         async with NetlinkIPVS(deadline=30) as nl:
             for _ in range(dumps):
                 t0 = time.perf_counter()
@@ -98,7 +102,7 @@ def lvsd_dumper(run: Callable[[Coroutine[Any, Any, Any]], Any], dumps: int) -> t
                 times.append((time.perf_counter() - t0) * 1000)
             seen = {k: d.weight for k, d in table.dests_of(KEY).items()}
         return times, seen
-    result: tuple[list[float], dict[tuple[str, int], int]] = run(go())
+    result: tuple[list[float], Seen] = run(go())
     return result
 
 
