@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lvsd import planview
+from lvsd.cli import planview
 from lvsd.ipvs.table import F_ONEPACKET, F_PERSISTENT, F_SCHED1, F_SCHED2, Dest, Service, ServiceKey
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lvsd import cli, planview
+from lvsd import cli
+from lvsd.cli import planview
 from lvsd.config.loader import load
 from tests.conformance.cases import CASES_DIR, HERE
 

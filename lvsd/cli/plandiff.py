@@ -1,6 +1,6 @@
 """``lvsd plan FILE --diff``: the edits lvsd would make to the live kernel table now; nothing is changed.
 
-The plan is the one a reload of FILE would apply (``lvsd.reconcile.plan``)
+The plan is the one a reload of FILE would apply (:func:`lvsd.reconcile.plan`)
 against a fresh read of the kernel table. Health comes from the running
 daemon for FILE when there is one (asked over its control socket), so the
 plan is what it would really do; otherwise, and for reals it does not know,
@@ -15,21 +15,21 @@ error; 1 when the kernel table cannot be read.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from lvsd.cli import exits
+from lvsd.cli.paths import Paths, find_config
+from lvsd.cli.running import ask, read_pid
 from lvsd.config.errors import ConfigError
 from lvsd.config.model import Config
 from lvsd.errors import IPVSError
 from lvsd.health import Health, State
 from lvsd.ipvs.table import ServiceKey, Table
 from lvsd.reconcile import HealthKey, kernel_port, plan, service_key
-
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG, EXIT_USAGE = 0, 1, 2, 255
 
 
 def kernel_health(config: Config, table: Table) -> dict[HealthKey, Health]:
@@ -99,30 +99,22 @@ async def _read() -> Table:
         return await nl.dump()
 
 
-def main(argv: list[str]) -> int:
-    """``argv``: ``FILE --diff`` (what follows ``lvsd plan``)."""
+def show(path: str) -> int:
+    """Print the planned edits for the config at ``path``; where health came from goes to stderr."""
     from lvsd import director
-    from lvsd.cli import Paths, ask, find_config, read_pid
 
-    parser = argparse.ArgumentParser(prog="lvsd plan", description="the edits lvsd would make to the live table")
-    parser.add_argument("file")
-    parser.add_argument("--diff", action="store_true", required=True)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return EXIT_OK if exc.code == 0 else EXIT_USAGE
-    try:
-        config = director.load(args.file).config
+        config = director.load(path).config
     except ConfigError as exc:
         sys.stderr.write(exc.format() + "\n")
-        return EXIT_CONFIG
+        return exits.CONFIG
     for warning in config.warnings:
         sys.stderr.write(warning.format() + "\n")
     try:
         table = asyncio.run(_read())
     except IPVSError as exc:
         sys.stderr.write(f"lvsd: cannot read the kernel table: {exc}\n")
-        return EXIT_FAIL
+        return exits.FAIL
     paths = Paths(find_config(config.path))
     pid, running = read_pid(paths)
     snapshot = ask(paths, "status") if running else None
@@ -133,4 +125,4 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("# health: the kernel's weights (no lvsd running for this config)\n")
     for line in diff(config, table, snapshot):
         print(line)
-    return EXIT_OK
+    return exits.OK
