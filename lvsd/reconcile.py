@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from lvsd.config.model import Config, MemberKey, RealKey, RealServer, VirtualService
+from lvsd.config.model import Config, MemberKey, RealServer, VirtualService
 from lvsd.health import Health, State
 from lvsd.ipvs.table import (
     F_ONEPACKET,
@@ -48,15 +48,7 @@ from lvsd.ipvs.table import (
 )
 
 DestId = tuple[ServiceKey, tuple[str, int]]  # a dest of a service, for drain bookkeeping
-# Health by member. A plain (virtual key, real key) pair equals its MemberKey; the command line's
-# ``plan`` still builds those (HealthKey) until it moves to lvsd/cli/, so both are taken.
-HealthKey = tuple[ServiceKey, RealKey]
-HealthMap = Mapping[MemberKey, Health] | Mapping[HealthKey, Health]
-
-
-def service_key(v: VirtualService) -> ServiceKey:
-    """``v.key``; kept for the command line's ``plan --diff`` until it reads ``v.key`` itself."""
-    return v.key
+HealthMap = Mapping[MemberKey, Health]  # health by member
 
 
 def in_service(table: Table, v: VirtualService, r: RealServer) -> bool:

@@ -12,25 +12,30 @@ import asyncio
 from collections.abc import Hashable
 
 from lvsd.checks.base import CheckResult
+from lvsd.checks.context import CheckContext
 from lvsd.checks.maintenance import Maintenance
 from lvsd.checks.run import run_check
 from lvsd.checks.scheduler import Job, concurrency_limit
 
 
-async def _one(job: Job, maintenance: Maintenance, slots: asyncio.Semaphore) -> CheckResult:
+async def _one(job: Job, maintenance: Maintenance, slots: asyncio.Semaphore, ctx: CheckContext) -> CheckResult:
     async with slots:
         if job.maintenancedir is not None:
             found = await maintenance.found(job.maintenancedir, job.spec.host, job.real_port)
             if found is not None:
                 return CheckResult(False, f"Server in maintenance (file {found})", forced=True)
-        return await run_check(job.spec)
+        return await run_check(job.spec, context=ctx)
 
 
 async def probe(jobs: dict[Hashable, Job]) -> dict[Hashable, CheckResult]:
-    """Every job's result, each distinct job run once, all concurrently (bounded)."""
+    """Every job's result, each distinct job run once, all concurrently (bounded), sharing one check context."""
     slots = asyncio.Semaphore(concurrency_limit())
     maintenance = Maintenance()
     distinct = list(dict.fromkeys(jobs.values()))
-    async with asyncio.TaskGroup() as tg:
-        tasks = {job: tg.create_task(_one(job, maintenance, slots)) for job in distinct}
+    ctx = CheckContext(asyncio.get_running_loop())
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = {job: tg.create_task(_one(job, maintenance, slots, ctx)) for job in distinct}
+    finally:
+        ctx.close()
     return {key: tasks[job].result() for key, job in jobs.items()}

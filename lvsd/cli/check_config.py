@@ -23,10 +23,10 @@ def register(commands: Commands) -> None:
 
 def check(path: str, quiet: bool = False) -> int:
     """Warnings to stderr; the summary to stdout unless ``quiet``; 0, or 2 with every error."""
-    from lvsd import director
+    from lvsd.loaded import load
 
     try:
-        d = director.load(os.path.abspath(path))
+        d = load(os.path.abspath(path))
     except ConfigError as exc:
         sys.stderr.write(exc.format() + "\n")
         return exits.CONFIG

@@ -23,6 +23,7 @@ from lvsd.cli.paths import Paths, find_config
 from lvsd.cli.running import ask, read_pid, wait_gone
 from lvsd.cli.status import print_status
 from lvsd.config.errors import ConfigError
+from lvsd.daemon.status import Snapshot
 from lvsd.errors import IPVSError
 
 STOP_WAIT = 60.0
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def start(paths: Paths, opts: Options) -> int:
-    from lvsd import director
+    from lvsd.loaded import load
 
     pid, running = read_pid(paths)
     if running:
@@ -104,7 +105,7 @@ def start(paths: Paths, opts: Options) -> int:
         sys.stderr.write(f"lvsd: config file {paths.config} not found\n")
         return exits.FAIL
     try:
-        loaded = director.load(paths.config)
+        loaded = load(paths.config)
     except ConfigError as exc:
         sys.stderr.write(exc.format() + "\n")
         return exits.CONFIG
@@ -169,7 +170,7 @@ def status(paths: Paths, as_json: bool = False) -> int:
         if state is None:
             print("  (its control socket did not answer; see the log)")
         else:
-            print_status(state)
+            print_status(Snapshot.from_json(state))
         return exits.OK
     if as_json:
         print(json.dumps({"running": False, "pid": pid, "stale_pid_file": pid is not None}))

@@ -49,11 +49,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _plan(path: str, *, up: bool) -> int:
-    from lvsd import director
     from lvsd.cli import planview
+    from lvsd.loaded import load
 
     try:
-        config = director.load(path).config
+        config = load(path).config
     except ConfigError as exc:
         sys.stderr.write(exc.format() + "\n")
         return exits.CONFIG

@@ -4,8 +4,9 @@ The plan is the one a reload of FILE would apply (:func:`lvsd.reconcile.plan`)
 against a fresh read of the kernel table. Health comes from the running
 daemon for FILE when there is one (asked over its control socket), so the
 plan is what it would really do; otherwise, and for reals it does not know,
-from the kernel itself as lvsd adopts at start-up: a configured real present
-at a non-zero weight is up, any other is down. Services the running daemon
+from the kernel itself as lvsd adopts at start-up (one rule,
+:func:`lvsd.reconcile.adopted_health`): a configured real present at a
+non-zero weight is up, any other is planned out of service. Services the running daemon
 manages that FILE drops are planned for removal, as a reload would.
 
 Output: one edit per line in ipvsadm form, nothing when the table already
@@ -18,43 +19,33 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from lvsd.cli import exits
 from lvsd.cli.paths import Paths, find_config
 from lvsd.cli.running import ask, read_pid
 from lvsd.config.errors import ConfigError
-from lvsd.config.model import Config
+from lvsd.config.model import Config, MemberKey
+from lvsd.daemon.status import Snapshot
 from lvsd.errors import IPVSError
-from lvsd.health import Health, State
+from lvsd.health import Health
 from lvsd.ipvs.table import ServiceKey, Table
-from lvsd.reconcile import HealthKey, kernel_port, plan, service_key
+from lvsd.reconcile import adopted_health, plan
 
 
-def kernel_health(config: Config, table: Table) -> dict[HealthKey, Health]:
-    """Start-up adoption's rule: a configured real in the kernel at a non-zero weight is up."""
-    out: dict[HealthKey, Health] = {}
-    for v in config.virtuals:
-        dests = table.dests_of(service_key(v))
-        for r in v.reals:
-            d = dests.get((r.ip, kernel_port(v, r.forward, r.port)))
-            out[(v.key, r.key)] = Health(State.UP if d is not None and d.weight > 0 else State.DOWN)
-    return out
+def kernel_health(config: Config, table: Table) -> dict[MemberKey, Health]:
+    """Health as the daemon adopts it at start-up (:func:`lvsd.reconcile.adopted_health`)."""
+    return adopted_health(table, ((v, r) for v in config.virtuals for r in v.reals))
 
 
-def daemon_health(config: Config, snapshot: Mapping[str, Any]) -> dict[HealthKey, Health]:
+def daemon_health(config: Config, snapshot: Snapshot) -> dict[MemberKey, Health]:
     """The running daemon's states for the reals of ``config`` it knows (its ``status`` answer)."""
-    known: dict[tuple[str, str, str], str] = {}
-    for sv in snapshot.get("virtuals", []):
-        for sr in sv.get("reals", []):
-            known[(sv.get("protocol", ""), sv.get("label", ""), sr.get("real", ""))] = sr.get("state", "")
-    out: dict[HealthKey, Health] = {}
+    known = {(sv.protocol, sv.label, sr.real): sr.state for sv in snapshot.virtuals for sr in sv.reals}
+    out: dict[MemberKey, Health] = {}
     for v in config.virtuals:
         for r in v.reals:
             state = known.get((v.protocol, v.label, str(r)))
-            if state in ("up", "down", "unknown"):
-                out[(v.key, r.key)] = Health(State(state))
+            if state is not None:
+                out[v.member(r)] = Health(state)
     return out
 
 
@@ -71,17 +62,17 @@ def _key(protocol: str, label: str, table: Table) -> ServiceKey | None:
     return ServiceKey.inet(protocol, host.strip("[]"), int(port))
 
 
-def removed_services(config: Config, snapshot: Mapping[str, Any], table: Table) -> set[ServiceKey]:
-    configured = {service_key(v) for v in config.virtuals}
+def removed_services(config: Config, snapshot: Snapshot, table: Table) -> set[ServiceKey]:
+    configured = {v.key for v in config.virtuals}
     out = set()
-    for sv in snapshot.get("virtuals", []):
-        key = _key(str(sv.get("protocol", "")), str(sv.get("label", "")), table)
+    for sv in snapshot.virtuals:
+        key = _key(sv.protocol, sv.label, table)
         if key is not None and key not in configured:
             out.add(key)
     return out
 
 
-def diff(config: Config, table: Table, snapshot: Mapping[str, Any] | None) -> list[str]:
+def diff(config: Config, table: Table, snapshot: Snapshot | None) -> list[str]:
     """The planned edits, in ipvsadm form."""
     health = kernel_health(config, table)
     removed: set[ServiceKey] = set()
@@ -101,10 +92,10 @@ async def _read() -> Table:
 
 def show(path: str) -> int:
     """Print the planned edits for the config at ``path``; where health came from goes to stderr."""
-    from lvsd import director
+    from lvsd.loaded import load
 
     try:
-        config = director.load(path).config
+        config = load(path).config
     except ConfigError as exc:
         sys.stderr.write(exc.format() + "\n")
         return exits.CONFIG
@@ -117,11 +108,12 @@ def show(path: str) -> int:
         return exits.FAIL
     paths = Paths(find_config(config.path))
     pid, running = read_pid(paths)
-    snapshot = ask(paths, "status") if running else None
-    if snapshot is not None and snapshot.get("ok", True):
+    answer = ask(paths, "status") if running else None
+    snapshot = None
+    if answer is not None and answer.get("ok", True):
+        snapshot = Snapshot.from_json(answer)
         sys.stderr.write(f"# health: the running lvsd (pid {pid}); other reals: the kernel's weights\n")
     else:
-        snapshot = None
         sys.stderr.write("# health: the kernel's weights (no lvsd running for this config)\n")
     for line in diff(config, table, snapshot):
         print(line)

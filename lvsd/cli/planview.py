@@ -20,18 +20,19 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from lvsd.config.model import Config
+from lvsd.addr import bracketed
+from lvsd.config.model import Config, MemberKey
 from lvsd.health import Health, State
 from lvsd.ipvs.table import F_ONEPACKET, F_PERSISTENT, F_SCHED1, F_SCHED2, F_SCHED3, Dest, Service, Table
-from lvsd.reconcile import HealthKey, plan
+from lvsd.reconcile import plan
 
 _FORWARD = {"gate": "-g", "masq": "-m", "ipip": "-i"}
 
 
-def assumed_health(config: Config, *, up: bool) -> dict[HealthKey, Health]:
+def assumed_health(config: Config, *, up: bool) -> dict[MemberKey, Health]:
     """Every (virtual, real) of ``config`` in the same state."""
     state = Health(state=State.UP if up else State.DOWN)
-    return {(v.key, r.key): state for v in config.virtuals for r in v.reals}
+    return {v.member(r): state for v in config.virtuals for r in v.reals}
 
 
 def planned_table(config: Config, *, up: bool) -> Table:
@@ -65,7 +66,7 @@ def service_line(svc: Service) -> str:
 
 
 def dest_line(svc: Service, dest: Dest) -> str:
-    addr = f"[{dest.addr}]" if ":" in dest.addr else dest.addr
+    addr = bracketed(dest.addr)
     tunnel = " --tun-type ipip" if dest.forward == "ipip" else ""
     return f"-a {svc.key.ipvsadm()} -r {addr}:{dest.port} {_FORWARD[dest.forward]} -w {dest.weight}{tunnel}"
 

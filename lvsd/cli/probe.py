@@ -31,10 +31,10 @@ def register(commands: Commands) -> None:
 
 
 def report(path: str) -> list[dict[str, Any]]:
-    from lvsd import director
     from lvsd.checks.probe import probe
+    from lvsd.loaded import load
 
-    d = director.load(path)
+    d = load(path)
     results = asyncio.run(probe(d.jobs))
     rows: list[dict[str, Any]] = []
     for key, (v, r) in d.members.items():

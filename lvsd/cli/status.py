@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from lvsd.daemon.status import Snapshot
 
 
 def _ago(seconds: float | None) -> str:
@@ -12,21 +12,21 @@ def _ago(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
 
 
-def print_status(state: dict[str, Any]) -> None:
+def print_status(state: Snapshot) -> None:
     """The daemon's view, one virtual service per block, one real server per line."""
-    if state.get("degraded"):
+    if state.degraded:
         print("  DEGRADED: kernel operations are failing; lvsd retries them (see the log)")
-    reload = state.get("last_reload") or {}
-    if reload and not reload.get("ok"):
+    if state.last_reload and not state.last_reload.get("ok"):
         print("  last reload REFUSED; the configuration in force is the previous one")
-    for v in state.get("virtuals", []):
-        print(f"  {v['service']}" + ("" if v["in_kernel"] else "  (not in the kernel table)"))
-        for r in v["reals"]:
-            last = r["last_check"] or {}
-            weight = "-" if r["kernel_weight"] is None else r["kernel_weight"]
-            latency = f"{last['latency_ms']:.1f}ms" if last else "-"
-            print(f"    -> {r['real']:<22} {r['state']:<7} weight {weight!s:<3} {latency:>8}  "
-                  f"since {_ago(r['since_change']):>6}  {last.get('reason', 'not checked yet')}")
-        fb = v.get("fallback")
+    for v in state.virtuals:
+        print(f"  {v.service}" + ("" if v.in_kernel else "  (not in the kernel table)"))
+        for r in v.reals:
+            last = r.last_check
+            weight = "-" if r.kernel_weight is None else r.kernel_weight
+            latency = f"{last.latency_ms:.1f}ms" if last else "-"
+            reason = last.reason if last else "not checked yet"
+            print(f"    -> {r.real:<22} {r.state.value:<7} weight {weight!s:<3} {latency:>8}  "
+                  f"since {_ago(r.since_change):>6}  {reason}")
+        fb = v.fallback
         if fb:
-            print(f"    fallback {fb['server']}: {'ACTIVE' if fb['active'] else 'standby'}")
+            print(f"    fallback {fb.server}: {'ACTIVE' if fb.active else 'standby'}")

@@ -1,9 +1,11 @@
 """What the daemon thinks, as one read-only value: the answer to ``lvsd status``.
 
-:func:`take` builds a :class:`Snapshot` from the owner's state; the control
-socket sends :meth:`Snapshot.as_json` (the status command renders it, and
-``plan --diff`` reads the health in it). The JSON keys and their order are
-part of the interface: scripts read them.
+:func:`virtuals` builds the per-service part of a :class:`Snapshot` from the
+owner's state; the control socket sends :meth:`Snapshot.as_json`, and the
+command line reads it back with :meth:`Snapshot.from_json` (``lvsd status``
+renders it, ``plan --diff`` takes the health in it). The JSON keys and their
+order are part of the interface: scripts read them. Reading back tolerates
+missing keys, so a command line can ask a daemon of another version.
 """
 
 from __future__ import annotations
@@ -38,6 +40,20 @@ class RealStatus:
     last_check: LastCheck | None
     since_change: float | None  # seconds since the last state change; None if never changed
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RealStatus:
+        lc = d.get("last_check")
+        state = d.get("state", "unknown")
+        return cls(
+            real=str(d.get("real", "")), forward=str(d.get("forward", "")), weight=int(d.get("weight", 0)),
+            kernel_weight=d.get("kernel_weight"),
+            state=State(state) if state in State._value2member_map_ else State.UNKNOWN,
+            failures=int(d.get("failures", 0)),
+            last_check=None if not lc else LastCheck(bool(lc.get("ok")), str(lc.get("reason", "")),
+                                                     float(lc.get("latency_ms", 0.0))),
+            since_change=d.get("since_change"),
+        )
+
     def as_json(self) -> dict[str, Any]:
         lc = self.last_check
         return {
@@ -63,6 +79,16 @@ class VirtualStatus:
     fallback: FallbackStatus | None
     reals: tuple[RealStatus, ...]
 
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> VirtualStatus:
+        fb = d.get("fallback")
+        return cls(
+            service=str(d.get("service", "")), label=str(d.get("label", "")), protocol=str(d.get("protocol", "")),
+            in_kernel=bool(d.get("in_kernel", False)),
+            fallback=None if not fb else FallbackStatus(str(fb.get("server", "")), bool(fb.get("active"))),
+            reals=tuple(RealStatus.from_json(r) for r in d.get("reals", ())),
+        )
+
     def as_json(self) -> dict[str, Any]:
         fb = self.fallback
         return {
@@ -83,6 +109,15 @@ class Snapshot:
     reloads: int
     last_reload: Mapping[str, Any]  # ok, errors, time, and on success edits, took, warnings
     virtuals: tuple[VirtualStatus, ...]
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Snapshot:
+        return cls(
+            pid=int(d.get("pid", 0)), version=str(d.get("version", "")), config=str(d.get("config", "")),
+            status=str(d.get("status", "")), uptime=float(d.get("uptime", 0.0)), degraded=bool(d.get("degraded")),
+            reloads=int(d.get("reloads", 0)), last_reload=dict(d.get("last_reload") or {}),
+            virtuals=tuple(VirtualStatus.from_json(v) for v in d.get("virtuals", ())),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
