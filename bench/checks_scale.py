@@ -132,7 +132,7 @@ def rss_kb() -> int:
 
 async def lvsd_child(config: str, warmup: float, duration: float) -> dict[str, object]:
     from lvsd import log
-    from lvsd.daemon import Daemon, Event
+    from lvsd.daemon import Daemon
     from lvsd.ipvs.memory import MemoryIPVS
 
     daemon = Daemon(config, MemoryIPVS(), sink_factory=lambda logfile, name: log.Sink(logfile, name))
@@ -155,7 +155,7 @@ async def lvsd_child(config: str, warmup: float, duration: float) -> dict[str, o
         late = sorted(stats.lateness)
         up = sum(1 for h in daemon.health.values() if h.up)
     finally:
-        daemon.events.put_nowait(Event("stop", signame="TERM", clean=False))
+        daemon.request_stop("TERM", clean=False)
         await asyncio.wait_for(run, 30)
 
     def pct(p: float) -> float:

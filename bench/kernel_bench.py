@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lvsd import director  # noqa: E402
+from lvsd import loaded  # noqa: E402
 from lvsd.health import Health, State  # noqa: E402
 from lvsd.ipvs.netlink import NetlinkIPVS  # noqa: E402
 from lvsd.ipvs.table import ServiceKey, Table  # noqa: E402
@@ -251,9 +251,9 @@ def bench_lvsd_inprocess(spec: Spec, work: Path) -> dict[str, Any]:
     cfg = work / "inproc.cf"
     cfg.write_text(lvsd_config(spec, log, changed=False))
     t0 = time.perf_counter()
-    config = director.load(str(cfg)).config
+    config = loaded.load(str(cfg)).config
     load = time.perf_counter() - t0
-    health = {(v.key, r.key): Health(State.UP) for v in config.virtuals for r in v.reals}
+    health = {v.member(r): Health(State.UP) for v in config.virtuals for r in v.reals}
     out: dict[str, Any] = {"config_load_s": round(load, 3)}
 
     async def run() -> None:
@@ -274,7 +274,7 @@ def bench_lvsd_inprocess(spec: Spec, work: Path) -> dict[str, Any]:
             live = await nl.dump()
             out["dump_s"] = round(time.perf_counter() - t0, 3)
             cfg.write_text(lvsd_config(spec, log, changed=True))
-            changed = director.load(str(cfg)).config
+            changed = loaded.load(str(cfg)).config
             t0 = time.perf_counter()
             steps = plan(changed, health, live, readd=True)
             planned = time.perf_counter() - t0

@@ -135,8 +135,6 @@ def pyroute2_dumper(dumps: int) -> tuple[list[float], dict[tuple[str, int], int]
             times.append((time.perf_counter() - t0) * 1000)
         for d in dests:
             attrs = dict(d.get_attr("IPVS_CMD_ATTR_DEST")["attrs"])
-            if "IPVS_DEST_ATTR_WEIGHT" not in attrs:
-                print("pyroute2 dest attrs:", {k: v for k, v in attrs.items() if "STATS" not in k}, file=sys.stderr)
             seen[(attrs["IPVS_DEST_ATTR_ADDR"], attrs["IPVS_DEST_ATTR_PORT"])] = attrs.get("IPVS_DEST_ATTR_WEIGHT", -1)
     return times, seen
 
