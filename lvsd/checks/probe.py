@@ -14,8 +14,9 @@ from collections.abc import Hashable
 from lvsd.checks.base import CheckResult
 from lvsd.checks.context import CheckContext
 from lvsd.checks.maintenance import Maintenance
+from lvsd.checks.openfiles import concurrency_limit
 from lvsd.checks.run import run_check
-from lvsd.checks.scheduler import Job, concurrency_limit
+from lvsd.checks.scheduler import Job
 
 
 async def _one(job: Job, maintenance: Maintenance, slots: asyncio.Semaphore, ctx: CheckContext) -> CheckResult:

@@ -37,7 +37,7 @@ from lvsd import log
 from lvsd.checks.base import CheckResult, CheckSpec
 from lvsd.checks.context import CheckContext
 from lvsd.checks.maintenance import Maintenance
-from lvsd.checks.openfiles import concurrency_limit as concurrency_limit  # lvsd probe imports it from here
+from lvsd.checks.openfiles import checks_in_flight
 from lvsd.checks.run import run_check
 
 OnResult = Callable[[Hashable, CheckSpec, CheckResult], None]
@@ -79,13 +79,14 @@ class Stats:
 
 class Scheduler:
     def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None, freeze_gc: bool = True) -> None:
-        """``max_concurrent``: the bound on checks in flight, from :func:`~lvsd.checks.openfiles.concurrency_limit`
-        called at start-up; None calls it here (raising the process's open-files limit) until every caller does.
+        """``max_concurrent``: the bound on checks in flight; None sizes it to the open-files limit as it is now
+        (:func:`~lvsd.checks.openfiles.checks_in_flight`). Raising that limit is the process owner's start-up
+        step (:func:`~lvsd.checks.openfiles.raise_open_files_limit`: the daemon's command does it), never this one's.
         """
         self._on_result = on_result
         self._jobs: dict[Hashable, Job] = {}
         self._probes: dict[Job, _Probe] = {}
-        self.max_concurrent = max_concurrent or concurrency_limit()
+        self.max_concurrent = max_concurrent or checks_in_flight()
         self.freeze_gc = freeze_gc
         self._context: CheckContext | None = None  # made at the first sync, on the running loop
         self._slots = asyncio.Semaphore(self.max_concurrent)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from lvsd.cli import exits
 from lvsd.cli.options import Commands, add_daemon_options
-from lvsd.config.errors import ConfigError
 
 HELP = "validate FILE: a summary, or every error (exit 2)"
 DESCRIPTION = ("Load FILE as the daemon would: exit 0 and a summary, or exit 2 and every error as "
@@ -23,15 +21,11 @@ def register(commands: Commands) -> None:
 
 def check(path: str, quiet: bool = False) -> int:
     """Warnings to stderr; the summary to stdout unless ``quiet``; 0, or 2 with every error."""
-    from lvsd.loaded import load
+    from lvsd.cli.loading import load_or_report
 
-    try:
-        d = load(os.path.abspath(path))
-    except ConfigError as exc:
-        sys.stderr.write(exc.format() + "\n")
+    d = load_or_report(os.path.abspath(path))
+    if d is None:
         return exits.CONFIG
-    for w in d.config.warnings:
-        sys.stderr.write(w.format() + "\n")
     if not quiet:
         print(f"{path}: OK: {d.config.summary()}")
     return exits.OK

@@ -36,6 +36,7 @@ class Options:
 def run_here(paths: Paths, opts: Options, ready_fd: int | None, loaded: Any = None) -> int:
     """Run the daemon in this process; ``loaded`` is the config ``start`` has just validated (not read twice)."""
     from lvsd import log
+    from lvsd.checks.openfiles import raise_open_files_limit
     from lvsd.daemon import Daemon
     from lvsd.ipvs.netlink import NetlinkIPVS
 
@@ -65,6 +66,7 @@ def run_here(paths: Paths, opts: Options, ready_fd: int | None, loaded: Any = No
         finally:
             backend.close()
 
+    raise_open_files_limit()  # process-wide, once: every check in flight holds a socket or two
     with open(paths.pidfile, "w") as f:
         f.write(f"{os.getpid()}\n")
     try:

@@ -22,7 +22,6 @@ from lvsd.cli.options import START, Commands, add_daemon_options
 from lvsd.cli.paths import Paths, find_config
 from lvsd.cli.running import ask, read_pid, wait_gone
 from lvsd.cli.status import print_status
-from lvsd.config.errors import ConfigError
 from lvsd.daemon.status import Snapshot
 from lvsd.errors import IPVSError
 
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def start(paths: Paths, opts: Options) -> int:
-    from lvsd.loaded import load
+    from lvsd.cli.loading import load_or_report
 
     pid, running = read_pid(paths)
     if running:
@@ -104,10 +103,8 @@ def start(paths: Paths, opts: Options) -> int:
     if not os.path.isfile(paths.config):
         sys.stderr.write(f"lvsd: config file {paths.config} not found\n")
         return exits.FAIL
-    try:
-        loaded = load(paths.config)
-    except ConfigError as exc:
-        sys.stderr.write(exc.format() + "\n")
+    loaded = load_or_report(paths.config, warnings=False)
+    if loaded is None:
         return exits.CONFIG
     if opts.debug or opts.foreground:
         return run_here(paths, opts, None, loaded)

@@ -16,7 +16,6 @@ import sys
 
 from lvsd.cli import exits
 from lvsd.cli.options import Commands
-from lvsd.config.errors import ConfigError
 
 HELP = "the table lvsd would program, or its edits to the live one"
 DESCRIPTION = ("The IPVS table lvsd would program from FILE with every real server up or down, in "
@@ -50,14 +49,10 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def _plan(path: str, *, up: bool) -> int:
     from lvsd.cli import planview
-    from lvsd.loaded import load
+    from lvsd.cli.loading import load_or_report
 
-    try:
-        config = load(path).config
-    except ConfigError as exc:
-        sys.stderr.write(exc.format() + "\n")
+    loaded = load_or_report(path)
+    if loaded is None:
         return exits.CONFIG
-    for warning in config.warnings:
-        sys.stderr.write(warning.format() + "\n")
-    sys.stdout.write(planview.render(config, up=up))
+    sys.stdout.write(planview.render(loaded.config, up=up))
     return exits.OK

@@ -23,7 +23,6 @@ import time
 from lvsd.cli import exits
 from lvsd.cli.paths import Paths, find_config
 from lvsd.cli.running import ask, read_pid
-from lvsd.config.errors import ConfigError
 from lvsd.config.model import Config, MemberKey
 from lvsd.daemon.status import Snapshot
 from lvsd.errors import IPVSError
@@ -92,15 +91,12 @@ async def _read() -> Table:
 
 def show(path: str) -> int:
     """Print the planned edits for the config at ``path``; where health came from goes to stderr."""
-    from lvsd.loaded import load
+    from lvsd.cli.loading import load_or_report
 
-    try:
-        config = load(path).config
-    except ConfigError as exc:
-        sys.stderr.write(exc.format() + "\n")
+    loaded = load_or_report(path)
+    if loaded is None:
         return exits.CONFIG
-    for warning in config.warnings:
-        sys.stderr.write(warning.format() + "\n")
+    config = loaded.config
     try:
         table = asyncio.run(_read())
     except IPVSError as exc:
