@@ -1,11 +1,15 @@
-"""Shared pytest setup: the ``lab`` marker and the ``lab`` fixture (real IPVS in UML).
+"""Shared pytest setup: the ``lab`` and ``boot`` markers, and the lab fixtures (real IPVS in UML).
 
 Tests that need the kernel lab are marked ``lab`` (using the ``lab`` fixture marks them
 too). Outside the lab (no /proc/net/ip_vs, or LVSD_LAB unset) they are skipped, or
 fail when LVSD_REQUIRE_LAB=1 (CI sets it, so they can never be skipped silently).
 Run them with::
 
-    tests/lab/run -- .venv/bin/python -m pytest -q tests/lab_selftest
+    tests/lab/run -- .venv/bin/python -m pytest -q tests/lab/selftest
+
+The fixtures: ``lab`` (a lab with 3 real servers per module), ``lab4`` (4 backends,
+rs4 the fallback "sorry" server) and ``director`` (the real lvsd in a scratch folder,
+see tests/support/director.py), which the daemon, ipvs and cli lab tests share.
 """
 
 from __future__ import annotations
@@ -23,34 +27,8 @@ if _TESTS not in sys.path:
 
 from lab.lab import Lab  # noqa: E402
 
-HOW = "run them inside the kernel lab: tests/lab/run -- .venv/bin/python -m pytest ..."
-
-
-def in_lab() -> bool:
-    """True inside tests/lab/run: UML kernel with IPVS, LVSD_LAB=1, root."""
-    return (os.environ.get("LVSD_LAB") == "1" and os.path.exists("/proc/net/ip_vs")
-            and os.geteuid() == 0)
-
-
-def lab_required() -> bool:
-    return os.environ.get("LVSD_REQUIRE_LAB") == "1"
-
-
-def missing(what: str) -> None:
-    """A test cannot run here for want of ``what``: skip, or fail when LVSD_REQUIRE_LAB=1 (CI installs it all)."""
-    if lab_required():
-        pytest.fail(f"{what} while LVSD_REQUIRE_LAB=1 (scripts/setup installs it)", pytrace=False)
-    pytest.skip(what)
-
-
-def not_in_lab() -> None:
-    """Skip, or fail when LVSD_REQUIRE_LAB=1, because the lab is not here."""
-    if lab_required():
-        pytest.fail("lab test outside the kernel lab while LVSD_REQUIRE_LAB=1 "
-                    f"(LVSD_LAB={os.environ.get('LVSD_LAB')!r}, /proc/net/ip_vs "
-                    f"{'present' if os.path.exists('/proc/net/ip_vs') else 'missing'}); "
-                    + HOW, pytrace=False)
-    pytest.skip("needs real IPVS; " + HOW)
+from tests.support.director import Director  # noqa: E402
+from tests.support.skipping import in_lab, not_in_lab  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,3 +59,24 @@ def lab() -> Iterator[Lab]:
         not_in_lab()
     with Lab(n_reals=3) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def lab4() -> Iterator[Lab]:
+    """A started lab with 4 real servers (rs4: the fallback) for one test module."""
+    if not in_lab():
+        not_in_lab()
+    with Lab(n_reals=4) as started:
+        yield started
+
+
+@pytest.fixture
+def director(lab4: Lab, tmp_path: Path) -> Iterator[Director]:
+    """The real lvsd in a scratch folder, every backend up and the kernel table empty before and after."""
+    for i in range(1, 5):
+        lab4.backend(f"rs{i}").set_mode("up")
+    lab4.ipvs_clear()
+    d = Director(tmp_path)
+    yield d
+    d.stop()
+    lab4.ipvs_clear()

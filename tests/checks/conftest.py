@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from lvsd.checks.base import CheckSpec
+from tests.support.servers import Certs, make_certs
 
 from . import daemons
-from .servers import Certs, make_certs
 
 
 def spec(service: str = "http", port: int = 80, kind: str = "negotiate", timeout: float = 5.0,

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import missing as lacking
-
-from .servers import Certs, free_port
+from tests.support.ports import free_port
+from tests.support.servers import Certs
+from tests.support.skipping import missing as lacking
 
 START_TIMEOUT = 60.0
 

@@ -17,8 +17,7 @@ from lvsd.checks.base import spec_for
 from lvsd.config.errors import ConfigError
 from lvsd.config.loader import load
 from lvsd.config.model import RealServer, VirtualService
-
-from .servers import free_port
+from tests.support.ports import free_port
 
 
 def write(tmp_path: Path, text: str, name: str = "lvsd.cf") -> str:

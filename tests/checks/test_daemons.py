@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 
 from lvsd.checks.run import run_check
+from tests.support.ports import free_port
 
 from .conftest import spec
-from .servers import free_port
 
 BIND_DN = "cn=monitor,ou=health,dc=example,dc=com"
 

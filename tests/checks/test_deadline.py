@@ -19,10 +19,10 @@ from collections.abc import Iterator
 import pytest
 
 from lvsd.checks.run import run_check
-from tests.conftest import missing
+from tests.support.servers import LineServer, UDPServer
+from tests.support.skipping import missing
 
 from .conftest import spec
-from .servers import LineServer, UDPServer
 
 TIMEOUT = 0.5
 TCP_SERVICES = ["http", "https", "http_proxy", "smtp", "submission", "pop", "pops", "imap", "imaps", "ldap", "ldaps",

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from lvsd.checks.base import CheckSpec
 from lvsd.checks.run import run_check
-from tests.conftest import missing
-
-from .servers import Certs, LineServer, free_port
+from tests.support.ports import free_port
+from tests.support.servers import Certs, LineServer
+from tests.support.skipping import missing
 
 
 class Site:

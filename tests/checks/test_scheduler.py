@@ -12,9 +12,9 @@ import pytest
 from lvsd.checks import scheduler as sched
 from lvsd.checks.base import CheckResult, CheckSpec
 from lvsd.checks.scheduler import Job, Scheduler
+from tests.support.servers import LineServer
 
 from .conftest import spec
-from .servers import LineServer
 
 
 async def http_talk(server: LineServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -22,10 +22,19 @@ import pytest
 from lvsd.checks.base import spec_for
 from lvsd.checks.run import run_check
 from lvsd.config.model import RealServer, VirtualService
-from tests.conftest import missing
+from tests.support.ports import free_port
+from tests.support.servers import (
+    LineServer,
+    UDPServer,
+    nntp_talk,
+    simpletcp_talk,
+    sip_answer,
+    sip_tcp_talk,
+    smtp_talk,
+)
+from tests.support.skipping import missing
 
 from .conftest import spec
-from .servers import LineServer, UDPServer, free_port, nntp_talk, simpletcp_talk, sip_answer, sip_tcp_talk, smtp_talk
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """NetlinkIPVS's batching and deadlines over a real socket whose other end plays the kernel.
 
-The kernel's side is proven in the lab (tests/lab_kernel); here a datagram
-socket pair stands in for it, to pin what the kernel cannot be made to do on
-demand: stay silent, or answer some requests of a batch with errors.
+The kernel's side is proven in the lab (tests/ipvs/test_lab_features.py, tests/daemon/test_lab_*.py);
+here a datagram socket pair stands in for it, to pin what the kernel cannot be
+made to do on demand: stay silent, or answer some requests of a batch with errors.
 """
 
 import asyncio

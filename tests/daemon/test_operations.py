@@ -14,64 +14,24 @@ import os
 import re
 import socket
 import stat
-import time
 
 import aiohttp
 import pytest
 
 from lvsd import control
-from lvsd.daemon import Daemon
-from lvsd.ipvs.memory import MemoryIPVS
-from tests.daemon.switchable import Switchable
-from tests.ops.smtp_sink import SmtpSink
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.daemon import daemon_config, http_virtual, start_daemon, stop_daemon
+from tests.support.ports import free_port
+from tests.support.smtp_sink import SmtpSink
+from tests.support.waiting import until
 
 
 def config_text(tmp_path, servers, extra_global="", extra_virtual="") -> str:
-    reals = "".join(f"\treal=127.0.0.1:{s.port} masq 1\n" for s in servers)
-    return (
-        f'checktimeout=1\ncheckinterval=1\nlogfile="{tmp_path}/lvsd.log"\n{extra_global}'
-        f"virtual=198.51.100.1:80\n{reals}\tfallback=127.0.0.9:80 masq\n\tservice=http\n"
-        f'\treceive="OK"\n{extra_virtual}'
-    )
-
-
-@pytest.fixture
-async def servers():
-    ss = [Switchable(f"rs{i}") for i in (1, 2)]
-    for s in ss:
-        await s.start()
-    yield ss
-    for s in ss:
-        await s.stop()
-
-
-async def run_daemon(cfg, **kw):
-    ready = asyncio.Event()
-    d = Daemon(str(cfg), MemoryIPVS(), on_ready=ready.set, **kw)
-    task = asyncio.get_running_loop().create_task(d.run())
-    async with asyncio.timeout(5):
-        await ready.wait()
-    return d, task
+    virtual = http_virtual([s.port for s in servers], fallback="127.0.0.9:80", lines=extra_virtual)
+    return daemon_config(tmp_path, virtual, globals_=extra_global)
 
 
 async def stop(d, task, clean=True):
-    d.request_stop(clean=clean)
-    async with asyncio.timeout(15):
-        return await task
-
-
-async def until(pred, limit: float) -> None:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > limit:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
+    return await stop_daemon(d, task, clean=clean, limit=15)
 
 
 async def test_systemd_notify_ready_reloading_stopping_status_and_watchdog(tmp_path, servers, monkeypatch):
@@ -87,7 +47,7 @@ async def test_systemd_notify_ready_reloading_stopping_status_and_watchdog(tmp_p
     got: list[str] = []
     # read as systemd does, while the daemon runs: the socket queues only ten datagrams (net.unix.max_dgram_qlen)
     asyncio.get_running_loop().add_reader(sink, lambda: got.append(sink.recv(4096).decode()))
-    d, task = await run_daemon(cfg)
+    d, task = await start_daemon(cfg)
     await d.reload()
     await asyncio.sleep(0.35)
     await stop(d, task)
@@ -106,7 +66,7 @@ async def test_control_socket_status_and_reload_answers(tmp_path, servers):
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers))
     sock = str(tmp_path / "lvsd.sock")
-    d, task = await run_daemon(cfg, control_path=sock)
+    d, task = await start_daemon(cfg, control_path=sock)
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
     await servers[1].set_mode("error500")
     vkey = d.loaded.config.virtuals[0].key
@@ -135,7 +95,7 @@ async def test_metrics_endpoint_after_known_events(tmp_path, servers):
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers))
     port = free_port()
-    d, task = await run_daemon(cfg, metrics_address=("127.0.0.1", port))
+    d, task = await start_daemon(cfg, metrics_address=("127.0.0.1", port))
     await servers[0].set_mode("refuse")
     await until(lambda: sum(h.up for h in d.health.values()) == 1, 3)
     cfg.write_text(cfg.read_text() + "\tscheduler=nosuch\n")
@@ -163,7 +123,7 @@ async def test_fallbackcommand_start_and_stop_once_per_change(tmp_path, servers)
     script.chmod(0o755)
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers, extra_virtual=f"\tfallbackcommand={script}\n"))
-    d, task = await run_daemon(cfg, fallbackcommand_at_stop=True)
+    d, task = await start_daemon(cfg, fallbackcommand_at_stop=True)
     for s in servers:
         await s.set_mode("error500")
     await until(lambda: out.exists() and "start" in out.read_text(), 3)
@@ -192,7 +152,7 @@ async def test_email_alerts_and_resend(tmp_path, servers):
             extra_global='emailalert="ops@example.com"\nemailalertfreq=1\nsmtp=127.0.0.2\n',
             extra_virtual="\tservicename=web\n",
         ))
-        d, task = await run_daemon(cfg)
+        d, task = await start_daemon(cfg)
         await servers[0].set_mode("error500")
         await until(lambda: any("Inaccessible" in (m["Subject"] or "") for m in sink.messages), 5)
         await stop(d, task, clean=False)
@@ -214,7 +174,7 @@ async def test_monitorfile_gets_a_line_per_check(tmp_path, servers):
     mon = tmp_path / "monitor.log"
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers, extra_virtual=f"\tmonitorfile={mon}\n"))
-    d, task = await run_daemon(cfg)
+    d, task = await start_daemon(cfg)
     await servers[0].set_mode("error500")
     await until(lambda: "[down]" in mon.read_text(), 3)
     await stop(d, task)
@@ -232,7 +192,7 @@ async def test_autoreload_and_callback(tmp_path, servers):
     cb.chmod(0o755)
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers, extra_global=f'autoreload=yes\ncallback="{cb}"\n'))
-    d, task = await run_daemon(cfg)
+    d, task = await start_daemon(cfg)
     os.utime(cfg)  # a touch is not a change
     await asyncio.sleep(1.3)
     assert d.reloads == 0
@@ -252,7 +212,7 @@ async def test_json_log_lines_carry_the_same_events(tmp_path, servers):
 
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers))
-    d, task = await run_daemon(cfg, sink_factory=lambda f, n: log.Sink(f, n, as_json=True))
+    d, task = await start_daemon(cfg, sink_factory=lambda f, n: log.Sink(f, n, as_json=True))
     await stop(d, task)
     events = [json.loads(line) for line in (tmp_path / "lvsd.log").read_text().splitlines()]
     added = [e for e in events if e.get("event") == "ipvs.edit" and e["msg"].startswith("Added real server")]
@@ -271,7 +231,7 @@ async def test_emailalertstatus_filters_by_daemon_state(tmp_path, servers):
             tmp_path, servers,
             extra_global='emailalert="ops@example.com"\nemailalertstatus=starting\nsmtp=127.0.0.2\n',
         ))
-        d, task = await run_daemon(cfg)
+        d, task = await start_daemon(cfg)
         await until(lambda: len(sink.messages) == 2, 5)  # the two reals added while starting
         await servers[0].set_mode("error500")
         await until(lambda: sum(h.up for h in d.health.values()) == 1, 3)

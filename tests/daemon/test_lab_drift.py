@@ -20,13 +20,13 @@ import time
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import DOWN_BOUND, FALLBACK, REALS, config, record, start
-from tests.lab_director.director import VIP, Director
-from tests.lab_kernel.conftest import RESYNC
-from tests.lab_kernel.kernel import ipvsadm_save, service_of
+from tests.support.director import DOWN_BOUND, FALLBACK, REALS, VIP, Director, config, record, start
+from tests.support.kernel import ipvsadm_save, service_of
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 
+RESYNC = 2  # resyncinterval of the configs that measure drift repair
 SLACK = 0.6  # one pass, plus polling and exec latency in UML
 
 
@@ -105,10 +105,7 @@ def test_failures_mid_pass_are_logged_retried_and_never_fatal(lab4: Lab, directo
     assert director.pid == pid and os.path.exists(f"/proc/{pid}")
     assert service_of(ipvsadm_save(), f"-t {VIP}:8000") == (
         f"-A -t {VIP}:8000 -s ovf", [f"-a -t {VIP}:8000 -r 203.0.113.11:80 -m -w 1"])
-    deadline = time.monotonic() + 5
-    while "DEGRADED" in director.cli("status").stdout and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert "DEGRADED" not in director.cli("status").stdout
+    wait_until(lambda: "DEGRADED" not in director.cli("status").stdout, 5, poll=0.2)
 
 
 @pytest.mark.parametrize("readd", ["no", "yes"])

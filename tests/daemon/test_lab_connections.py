@@ -18,9 +18,8 @@ import time
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import REALS, config, record, start
-from tests.lab_director.director import VIP, Director, netlink_table
-from tests.lab_kernel.kernel import ipvsadm_save, service_of
+from tests.support.director import REALS, VIP, Director, config, record, start
+from tests.support.kernel import ipvsadm_save, netlink_table, service_of
 
 pytestmark = pytest.mark.lab
 

@@ -1,71 +1,32 @@
 """The owner loop end to end with real checks and the in-memory table (fast, no kernel).
 
-The same behaviours are proven against the real kernel in tests/lab/; these
+The same behaviours are proven against the real kernel in tests/daemon/test_lab_*.py; these
 runs pin down the daemon's decisions: nothing unchecked goes in, failures
 leave the pool, fallback in and out, reload as a transaction.
 """
 
 import asyncio
-import time
 
 import pytest
 
 from lvsd.daemon import Daemon
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
-from tests.daemon.manual_clock import ManualClock
-from tests.daemon.switchable import Switchable
+from tests.support.daemon import daemon_config, http_virtual, start_daemon, stop_daemon
+from tests.support.manual_clock import ManualClock
+from tests.support.waiting import until
 
 VKEY = ServiceKey.inet("tcp", "198.51.100.1", 80)
 
 
 def write_config(path, servers, *, quiescent="no", weight2=1, extra=""):
-    reals = "".join(
-        f"\treal=127.0.0.1:{s.port} masq {weight2 if i == 1 else 1}\n" for i, s in enumerate(servers)
-    )
-    path.write_text(
-        f"checktimeout=1\ncheckinterval=1\nquiescent={quiescent}\nlogfile=\"{path.parent}/lvsd.log\"\n{extra}\n"
-        f"virtual=198.51.100.1:80\n{reals}\tfallback=127.0.0.9:80 masq\n\tservice=http\n"
-        f"\treceive=\"OK\"\n\tscheduler=wrr\n"
-    )
-
-
-@pytest.fixture
-async def servers():
-    ss = [Switchable(f"rs{i}") for i in (1, 2)]
-    for s in ss:
-        await s.start()
-    yield ss
-    for s in ss:
-        await s.stop()
-
-
-async def start_daemon(cfg, backend, clock=None):
-    ready = asyncio.Event()
-    d = Daemon(str(cfg), backend, on_ready=ready.set, clock=clock)
-    task = asyncio.get_running_loop().create_task(d.run())
-    async with asyncio.timeout(5):
-        await ready.wait()
-    return d, task
-
-
-async def stop_daemon(d, task):
-    d.request_stop()
-    async with asyncio.timeout(5):
-        return await task
+    virtual = http_virtual([s.port for s in servers], weights=(1, weight2), fallback="127.0.0.9:80",
+                           lines="\tscheduler=wrr\n")
+    path.write_text(daemon_config(path.parent, virtual, globals_=f"quiescent={quiescent}\n{extra}"))
 
 
 def weights(backend):
     return {d.port: d.weight for d in backend.table.dests_of(VKEY).values()}
-
-
-async def wait_for(pred, limit):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < limit:
-        if pred():
-            return time.monotonic() - t0
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_start_checks_first_then_programs_only_healthy_reals(tmp_path, servers):
@@ -92,15 +53,15 @@ async def test_failure_removes_then_restores_and_fallback_comes_and_goes(tmp_pat
     d, task = await start_daemon(cfg, backend)
     assert set(weights(backend)) == {s.port for s in servers}
     await servers[0].set_mode("slow")
-    took = await wait_for(lambda: servers[0].port not in weights(backend), 1 + 1 + 0.5)
+    took = await until(lambda: servers[0].port not in weights(backend), 1 + 1 + 0.5)
     assert took <= 2.5
     await servers[0].set_mode("up")
-    await wait_for(lambda: servers[0].port in weights(backend), 1 + 0.5)
+    await until(lambda: servers[0].port in weights(backend), 1 + 0.5)
     for s in servers:
         await s.set_mode("refuse")
-    await wait_for(lambda: weights(backend) == {80: 1}, 2.5)  # only the fallback (127.0.0.9:80)
+    await until(lambda: weights(backend) == {80: 1}, 2.5)  # only the fallback (127.0.0.9:80)
     await servers[1].set_mode("up")
-    await wait_for(lambda: weights(backend) == {servers[1].port: 1}, 1.5)
+    await until(lambda: weights(backend) == {servers[1].port: 1}, 1.5)
     await stop_daemon(d, task)
     text = (tmp_path / "lvsd.log").read_text()
     assert "Added fallback server: 127.0.0.9:80 (198.51.100.1:80) (Weight set to 1)" in text
@@ -115,9 +76,9 @@ async def test_quiescent_sets_weight_zero_and_restores(tmp_path, servers):
     backend = MemoryIPVS()
     d, task = await start_daemon(cfg, backend)
     await servers[0].set_mode("wrongpage")
-    await wait_for(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
+    await until(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
     await servers[0].set_mode("up")
-    await wait_for(lambda: weights(backend).get(servers[0].port) == 1, 1.5)
+    await until(lambda: weights(backend).get(servers[0].port) == 1, 1.5)
     await stop_daemon(d, task)
     text = (tmp_path / "lvsd.log").read_text()
     assert f"Quiescent real server: 127.0.0.1:{servers[0].port} (198.51.100.1:80) (Weight set to 0)" in text
@@ -153,7 +114,7 @@ async def test_reload_broken_config_keeps_running_config_and_checking(tmp_path, 
     assert (await d.reload())["ok"] is False
     assert d.last_reload["ok"] is False and ":" in d.last_reload["errors"][0]
     await servers[0].set_mode("error500")  # health checking still drives the table
-    await wait_for(lambda: servers[0].port not in weights(backend), 2.5)
+    await until(lambda: servers[0].port not in weights(backend), 2.5)
     await stop_daemon(d, task)
     assert "Reload failed: keeping the running configuration" in (tmp_path / "lvsd.log").read_text()
 
@@ -179,7 +140,7 @@ async def test_kernel_error_is_logged_and_retried_not_fatal(tmp_path, servers):
     backend.fail_next["add-dest"] = errno.EINVAL
     d, task = await start_daemon(cfg, backend)
     assert d.degraded
-    await wait_for(lambda: set(weights(backend)) == {s.port for s in servers}, 2.5)
+    await until(lambda: set(weights(backend)) == {s.port for s in servers}, 2.5)
     assert not d.degraded
     await stop_daemon(d, task)
     assert "ipvs.error" in (tmp_path / "lvsd.log").read_text()
@@ -191,11 +152,8 @@ async def test_kernel_error_is_logged_and_retried_not_fatal(tmp_path, servers):
 def kernel_config(path, servers, *, keep=None, drain="", globals_=""):
     """A config naming ``servers`` (or the first ``keep`` of them), quick resync, optional drain lines."""
     chosen = servers if keep is None else servers[:keep]
-    reals = "".join(f"\treal=127.0.0.1:{s.port} masq 1\n" for s in chosen)
-    path.write_text(
-        f'checktimeout=1\ncheckinterval=1\nresyncinterval=1\nlogfile="{path.parent}/lvsd.log"\n{globals_}\n'
-        f"virtual=198.51.100.1:80\n{reals}\tservice=http\n\treceive=\"OK\"\n\tscheduler=wrr\n{drain}"
-    )
+    virtual = http_virtual([s.port for s in chosen], lines=f"\tscheduler=wrr\n{drain}")
+    path.write_text(daemon_config(path.parent, virtual, globals_=f"resyncinterval=1\n{globals_}"))
 
 
 def set_conns(backend, port, active):
@@ -210,7 +168,7 @@ def _fields(d):
 async def passes(d, clock, seconds):
     """Move the daemon's clock on and wait until it has run what fell due (its next timer is in the future)."""
     await clock.advance(seconds)
-    await wait_for(lambda: d.kernel.next_resync > clock.monotonic(), 2)
+    await until(lambda: d.kernel.next_resync > clock.monotonic(), 2)
 
 
 async def test_a_real_removed_with_drain_goes_to_weight_zero_then_leaves_when_idle(tmp_path, servers):
@@ -226,7 +184,7 @@ async def test_a_real_removed_with_drain_goes_to_weight_zero_then_leaves_when_id
     await asyncio.sleep(1.5)
     assert weights(backend)[gone] == 0
     set_conns(backend, gone, 0)
-    took = await wait_for(lambda: gone not in weights(backend), 3)
+    took = await until(lambda: gone not in weights(backend), 3)
     assert took < 2.5
     await stop_daemon(d, task)
     text = (tmp_path / "lvsd.log").read_text()
@@ -245,7 +203,7 @@ async def test_a_drain_ends_at_its_deadline_and_a_restart_resumes_it(tmp_path, s
     }
     backend = MemoryIPVS(live)
     clock = ManualClock()
-    d, task = await start_daemon(cfg, backend, clock)
+    d, task = await start_daemon(cfg, backend, clock=clock)
     assert weights(backend)[servers[1].port] == 0  # resumed, not purged, not restored
     await passes(d, clock, 1.0)  # a drain poll and a full pass: still carrying connections, 1 s of 2
     assert weights(backend)[servers[1].port] == 0
@@ -263,9 +221,9 @@ async def test_readdquiescent_decides_whether_a_quiesced_real_deleted_by_hand_co
     kernel_config(cfg, servers, globals_=f"quiescent=yes\nreaddquiescent={readd}\n")
     backend = MemoryIPVS()
     clock = ManualClock()
-    d, task = await start_daemon(cfg, backend, clock)
+    d, task = await start_daemon(cfg, backend, clock=clock)
     await servers[0].set_mode("error500")
-    await wait_for(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
+    await until(lambda: weights(backend).get(servers[0].port) == 0, 2.5)
     del backend.table.dests[VKEY][("127.0.0.1", servers[0].port)]  # ipvsadm -d by hand
     for _ in range(2):  # two resync intervals
         await passes(d, clock, 1.0)
@@ -279,7 +237,7 @@ async def test_drift_is_repaired_within_one_resync_interval(tmp_path, servers):
     kernel_config(cfg, servers)
     backend = MemoryIPVS()
     clock = ManualClock()
-    d, task = await start_daemon(cfg, backend, clock)
+    d, task = await start_daemon(cfg, backend, clock=clock)
     want = dict(backend.table.dests[VKEY])
     backend.table.dests[VKEY][("127.0.0.1", servers[0].port)] = Dest(
         addr="127.0.0.1", port=servers[0].port, forward="masq", weight=9)
@@ -308,7 +266,7 @@ async def test_one_refused_edit_in_a_batch_does_not_lose_the_others(tmp_path, se
     assert d.degraded
     assert [op.kind for op in backend.applied] == ["add-service", "add-dest"]  # the rest of the batch went in
     assert backend.writes == 1
-    await wait_for(lambda: len(weights(backend)) == 2 and not d.degraded, 2.5)
+    await until(lambda: len(weights(backend)) == 2 and not d.degraded, 2.5)
     await stop_daemon(d, task)
     text = (tmp_path / "lvsd.log").read_text()
     assert "ipvs.error" in text and "File exists (EEXIST)" in text and "ipvsadm -a -t 198.51.100.1:80" in text
@@ -348,7 +306,7 @@ async def test_a_burst_of_state_changes_is_planned_and_written_as_one_batch(tmp_
     down = CheckResult(False, "injected: the switch died", 0.0)
     for key in d.loaded.members:  # what the scheduler hands over, all queued before the loop runs
         d.on_result(key, d.scheduler.job(key).spec, down)
-    await wait_for(lambda: sum(len(x) for x in backend.table.dests.values()) == 0, 5)
+    await until(lambda: sum(len(x) for x in backend.table.dests.values()) == 0, 5)
     assert backend.batches == [400]  # both services' 200 deletions, one exchange
     assert d.status_line() == "0/400 real servers up"
     assert d.registry.gauges["lvsd_real_up"][(("virtual", "tcp:198.51.100.1:81"), ("real", "203.0.113.7:80"))] == 0.0

@@ -1,5 +1,6 @@
-"""Reading the kernel table back two independent ways in the lab: ipvsadm (the kernel's
-own client) and lvsd's netlink reader, grouped per service so they compare line by line."""
+"""The kernel's IPVS table read back in the lab, two independent ways: ipvsadm (the kernel's
+own client) and lvsd's netlink reader, as listings, as tables, or grouped per service so they
+compare line by line. Also what lvsd means to program for a config with every real up."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lvsd.ipvs.table import Table
 from lvsd.reconcile import plan
 
 Grouped = dict[str, list[str]]  # "-A ..." service line -> its sorted "-a ..." lines
+Listed = dict[str, dict[str, tuple[str, int]]]  # "TCP 198.51.100.1:80" -> {"203.0.113.11:80": ("Masq", 1)}
 
 
 def run(*argv: str) -> str:
@@ -48,6 +50,22 @@ def service_of(grouped: Grouped, ident: str) -> tuple[str, list[str]] | None:
     return None
 
 
+def ipvsadm_table(text: str) -> Listed:
+    """Parse ``ipvsadm -Ln``: {"TCP 198.51.100.1:80": {"203.0.113.11:80": ("Masq", 1)}}."""
+    table: Listed = {}
+    current = None
+    for line in text.splitlines():
+        m = re.match(r"^(TCP|UDP|SCTP|FWM)\s+(\S+)", line)
+        if m:
+            current = f"{m.group(1)} {m.group(2)}"
+            table[current] = {}
+            continue
+        m = re.match(r"^\s+->\s+(\S+)\s+(\w+)\s+(\d+)", line)
+        if m and current is not None:
+            table[current][m.group(1)] = (m.group(2), int(m.group(3)))
+    return table
+
+
 def thresholds() -> dict[str, dict[str, tuple[int, int]]]:
     """``ipvsadm -Ln --thresholds``: {"TCP 198.51.100.1:80": {"203.0.113.11:80": (upper, lower)}}."""
     out: dict[str, dict[str, tuple[int, int]]] = {}
@@ -74,6 +92,14 @@ def netlink_dump() -> Table:
             return await nl.dump()
 
     return asyncio.run(read())
+
+
+def netlink_table() -> Listed:
+    """The table as lvsd's netlink reader sees it, in ``ipvsadm_table``'s shape."""
+    t = netlink_dump()
+    names = {"masq": "Masq", "gate": "Route", "ipip": "Tunnel"}
+    return {str(key): {str(d): (names[d.forward], d.weight) for d in t.dests_of(key).values()}
+            for key in t.services}
 
 
 def all_up(config: Config) -> dict[tuple[tuple[str, str, int], tuple[str, int]], Health]:

@@ -16,9 +16,8 @@ import re
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import config
-from tests.lab_director.director import VIP, Director
-from tests.lab_kernel.kernel import ipvsadm_save, service_of
+from tests.support.director import VIP, Director, config
+from tests.support.kernel import ipvsadm_save, service_of
 
 pytestmark = pytest.mark.lab
 

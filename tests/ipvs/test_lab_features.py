@@ -24,9 +24,8 @@ from lvsd.health import Health, State
 from lvsd.ipvs.netlink import NetlinkIPVS
 from lvsd.ipvs.table import F_SCHED3, Dest, ServiceKey, Table
 from lvsd.reconcile import desired_dests, desired_service, plan
-from tests.conftest import in_lab, not_in_lab
-from tests.lab_director.director import Director
-from tests.lab_kernel.kernel import (
+from tests.support.director import Director
+from tests.support.kernel import (
     all_up,
     group,
     ipvsadm_save,
@@ -36,6 +35,7 @@ from tests.lab_kernel.kernel import (
     service_of,
     thresholds,
 )
+from tests.support.skipping import in_lab, not_in_lab
 
 pytestmark = pytest.mark.lab
 

@@ -1,6 +1,6 @@
 """Self-tests of the kernel lab: the IPVS kernel, the network, the backends' modes, the client.
 
-Run: ``tests/lab/run -- .venv/bin/python -m pytest -q tests/lab_selftest``
+Run: ``tests/lab/run -- .venv/bin/python -m pytest -q tests/lab/selftest``
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import missing
+from tests.support.skipping import missing
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 MAX_EXPOSURE = 3.0  # systemd-analyze security: 2.3 "OK" when measured; fail if hardening regresses

@@ -12,9 +12,8 @@ import subprocess
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import DOWN_BOUND, config, start
-from tests.lab_director.director import LVSD, VIP, Director
-from tests.lab_kernel.kernel import ipvsadm_save
+from tests.support.director import DOWN_BOUND, LVSD, VIP, Director, config, start
+from tests.support.kernel import ipvsadm_save
 
 pytestmark = pytest.mark.lab
 

@@ -1,6 +1,6 @@
 """The IPVS netlink codec: layouts checked against an independent decoder (pyroute2's) and round trips.
 
-The kernel itself is the final judge (tests/lab_kernel); these pin the bytes.
+The kernel itself is the final judge (tests/ipvs/test_lab_features.py); these pin the bytes.
 """
 
 import socket

@@ -12,20 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import ssl
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 HUNG_FOR = 30.0  # how long a "hung" server holds a connection (longer than any test deadline)
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nothing listens on (bound then released: connecting to it is refused)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

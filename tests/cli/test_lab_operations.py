@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import DOWN_BOUND, REALS, config, start
-from tests.lab_director.director import LVSD, Director
+from tests.support.director import DOWN_BOUND, LVSD, REALS, Director, config, start
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.lab
 
@@ -86,9 +86,7 @@ def test_status_json_after_known_events(lab4: Lab, director: Director) -> None:
 
 
 def test_metrics_from_the_real_daemon(lab4: Lab, director: Director) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     director.write(config())
     res = director.cli("--metrics", f"127.0.0.1:{port}", "start")
     assert res.returncode == 0, res.stderr
@@ -111,9 +109,7 @@ def test_autoreload_in_the_real_daemon(lab4: Lab, director: Director) -> None:
 
 
 def test_log_rotation_under_traffic_loses_nothing(lab4: Lab, director: Director) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     director.write(config())
     assert director.cli("--metrics", f"127.0.0.1:{port}", "start").returncode == 0
     director.wait(lambda t: len(t) == 3, 10)

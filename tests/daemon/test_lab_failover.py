@@ -17,18 +17,20 @@ import time
 import pytest
 from lab.lab import Lab
 
-from tests.lab_director.conftest import (
+from tests.support.director import (
     DOWN_BOUND,
     FALLBACK,
     MODES,
     REALS,
     SVC,
     UP_BOUND,
+    VIP,
+    Director,
     config,
     record,
     start,
 )
-from tests.lab_director.director import VIP, Director, netlink_table
+from tests.support.kernel import netlink_table
 
 pytestmark = pytest.mark.lab
 

@@ -9,67 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-
-import pytest
 
 from lvsd.daemon import Daemon
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.table import ServiceKey
-from tests.daemon.switchable import Switchable
+from tests.support.daemon import daemon_config, http_virtual, start_daemon, stop_daemon
+from tests.support.switchable import Switchable
+from tests.support.waiting import until
 
 V1 = ServiceKey.inet("tcp", "198.51.100.1", 80)
 V2 = ServiceKey.inet("tcp", "198.51.100.2", 80)
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[Switchable]:
-    s = Switchable("rs1")
-    await s.start()
-    yield s
-    await s.stop()
-
-
 async def running(cfg: Path) -> tuple[Daemon, MemoryIPVS, asyncio.Task[int]]:
     backend = MemoryIPVS()
-    ready = asyncio.Event()
-    d = Daemon(str(cfg), backend, on_ready=ready.set)
-    task = asyncio.get_running_loop().create_task(d.run())
-    async with asyncio.timeout(5):
-        await ready.wait()
+    d, task = await start_daemon(cfg, backend)
     return d, backend, task
-
-
-async def stop(d: Daemon, task: asyncio.Task[int]) -> None:
-    d.request_stop()
-    async with asyncio.timeout(5):
-        await task
 
 
 def in_service(backend: MemoryIPVS, key: ServiceKey) -> set[int]:
     return {dest.port for dest in backend.table.dests_of(key).values() if dest.weight > 0}
 
 
-async def until(pred: Callable[[], bool], limit: float) -> float:
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < limit:
-        if pred():
-            return time.monotonic() - t0
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached in time")
-
-
 def config(tmp_path: Path, server: Switchable, *, extra: str = "", block: str = "",
            second: str | None = None) -> Path:
-    cfg = tmp_path / "lvsd.cf"
-    text = (f'checktimeout=1\ncheckinterval=1\nlogfile="{tmp_path}/lvsd.log"\n{extra}\n'
-            f"virtual=198.51.100.1:80\n\treal=127.0.0.1:{server.port} masq\n\tservice=http\n"
-            f"\treceive=\"OK\"\n{block}\n")
+    virtuals = [http_virtual([server.port], lines=block)]
     if second is not None:
-        text += (f"virtual=198.51.100.2:80\n\treal=127.0.0.1:{server.port} masq\n\tservice=http\n"
-                 f"\treceive=\"OK\"\n{second}\n")
-    cfg.write_text(text)
+        virtuals.append(http_virtual([server.port], vip="198.51.100.2", lines=second))
+    cfg = tmp_path / "lvsd.cf"
+    cfg.write_text(daemon_config(tmp_path, *virtuals, globals_=extra))
     return cfg
 
 
@@ -88,7 +57,7 @@ async def test_maintenance_file_takes_a_real_out_at_once(tmp_path: Path, server:
         (maint / f"127.0.0.1:{server.port}").unlink()
         await until(lambda: in_service(backend, V1) == {server.port}, 2.5)
     finally:
-        await stop(d, task)
+        await stop_daemon(d, task)
     lines = monitor.read_text().splitlines()
     assert all(" http tcp 127.0.0.1 " in line for line in lines), lines
     assert lines[0].endswith("[up] GET /: status 200, receive matched")
@@ -105,7 +74,7 @@ async def test_risecount_holds_a_failed_real_back(tmp_path: Path, server: Switch
         await until(lambda: in_service(backend, V1) == {server.port}, 5)
         assert time.monotonic() - t0 > 1.5  # three passed checks, one a second
     finally:
-        await stop(d, task)
+        await stop_daemon(d, task)
 
 
 async def test_one_probe_for_two_virtuals_with_their_own_counters(tmp_path: Path, server: Switchable) -> None:
@@ -121,4 +90,4 @@ async def test_one_probe_for_two_virtuals_with_their_own_counters(tmp_path: Path
         assert in_service(backend, V2) == {server.port}  # one failure of three there
         await until(lambda: in_service(backend, V2) == set(), 3.5)
     finally:
-        await stop(d, task)
+        await stop_daemon(d, task)

@@ -7,7 +7,7 @@ ptrace shim (tests/lab/xstate_shim.c) makes its FPU writes whole. The path that 
 matters there is exercised on every host: the host kernel refuses *any* short write, so
 a short write made on purpose shows both the refusal and the shim's fix.
 
-    .venv/bin/python -m pytest -q -m boot tests/lab_selftest
+    .venv/bin/python -m pytest -q -m boot tests/lab/selftest
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import missing
 from lab.diagnose import Crash, causes, report
+
+from tests.support.skipping import missing
 
 pytestmark = pytest.mark.boot
 
-LAB = Path(__file__).resolve().parents[1] / "lab"
+LAB = Path(__file__).resolve().parents[1]
 RUN = LAB / "run"
 
 

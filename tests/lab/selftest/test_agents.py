@@ -6,7 +6,6 @@ These run on the host too, so a broken agent shows up even where UML is missing.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,10 @@ from lab import probe, rpc
 from lab.lab import Backend, Client
 from lab.topology import Real
 
-LAB_DIR = Path(__file__).resolve().parent.parent / "lab"
+from tests.support.ports import free_port
+
+LAB_DIR = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def spawn(argv: list[str], control: Path) -> subprocess.Popen[bytes]:
