@@ -141,3 +141,58 @@ def test_the_checker_sees_a_violation() -> None:
     assert "lvsd.daemon.Daemon" in targets and "socket" in targets
     assert layer_of("lvsd.daemon.loop") > layer_of("lvsd.config.model")
     assert layer_of("lvsd.cli") > layer_of("lvsd.daemon")
+
+
+def edges(name: str, tree: ast.Module, found: dict[str, ast.Module]) -> set[str]:
+    """The lvsd modules ``name`` imports (type-only imports included): ``from P import m`` is an edge to P.m."""
+    out: set[str] = set()
+    package = name if (PACKAGE.parent / name.replace(".", "/") / "__init__.py").exists() else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names if a.name in found)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            subs = {f"{base}.{a.name}" for a in node.names} & found.keys()
+            out.update(subs or ({base} & found.keys()))
+    out.discard(name)
+    return out
+
+
+def test_no_import_cycles() -> None:
+    """Not even type-only ones: a cycle means two modules are one job, or a type lives in the wrong one."""
+    found = modules()
+    graph = {n: edges(n, t, found) for n, t in found.items()}
+    cycles: list[list[str]] = []
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert cycles == []

@@ -13,15 +13,13 @@ Nothing here is process-wide: two schedulers on two loops share nothing.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Collection
-from typing import TYPE_CHECKING
 
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.socketwatch import SocketWatch
+from lvsd.checks.httpplan import Plan
+from lvsd.checks.socketwatch import OUT, SocketWatch
 from lvsd.checks.timerheap import TimerHeap
-
-if TYPE_CHECKING:  # httpplan builds on the HTTP client, which takes a context: a type-only import
-    from lvsd.checks.httpplan import Plan
 
 
 class CheckContext:
@@ -38,7 +36,25 @@ class CheckContext:
         if any(spec not in specs for spec in self.plans):
             self.plans = {spec: p for spec, p in self.plans.items() if spec in specs}
 
+    async def writable(self, sock: socket.socket, deadline: float | None) -> None:
+        """Wait until ``sock`` is writable (its connect is over); TimeoutError at ``deadline`` (loop time)."""
+        ready: asyncio.Future[None] = self.loop.create_future()
+        fd = sock.fileno()
+        self.sockets.watch(fd, OUT, lambda: _wake(ready))
+        expiry = self.timers.expire(deadline, ready) if deadline is not None else 0
+        try:
+            await ready
+        finally:
+            if expiry:
+                self.timers.cancel(expiry)
+            self.sockets.forget(fd)  # the caller closes the socket next
+
     def close(self) -> None:
         self.sockets.close()
         self.timers.close()
         self.plans.clear()
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

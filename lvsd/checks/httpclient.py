@@ -1,6 +1,6 @@
 """One HTTP request/response exchange for the http checks, over a bare socket or an asyncio transport.
 
-A :class:`Target` says where to connect and what to send. Plain HTTP to an
+A :class:`~lvsd.checks.httpplan.Target` says where to connect and what to send. Plain HTTP to an
 address literal takes the bare path: a non-blocking socket watched by the
 context's epoll, the request sent as soon as the connection is up (often
 within ``connect()`` itself on a near server), the answer parsed as it
@@ -17,30 +17,12 @@ import asyncio
 import errno
 import os
 import socket
-import ssl
-from dataclasses import dataclass
 
 from lvsd.checks.context import CheckContext
+from lvsd.checks.httpplan import Target
 from lvsd.checks.httpwire import Exchange, Response
-from lvsd.checks.sockets import Address, address, reset_on_close, tcp_socket
+from lvsd.checks.sockets import Address, reset_on_close, tcp_socket
 from lvsd.checks.socketwatch import IN, OUT, SocketWatch
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One request ready to go: where to connect, the bytes to send, and TLS (None = plain)."""
-
-    host: str
-    port: int
-    request: bytes
-    head: bool
-    tls: ssl.SSLContext | None = None
-    sni: str | None = None
-    bare: bool = False  # plain TCP to an address literal: the callback path, no transport
-
-    @property
-    def address(self) -> Address:
-        return address(self.host, self.port)
 
 
 class BareExchange:

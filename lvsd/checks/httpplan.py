@@ -20,9 +20,26 @@ from urllib.parse import urlsplit
 from lvsd.addr import bracketed
 from lvsd.checks import httpwire
 from lvsd.checks.base import CheckSpec
-from lvsd.checks.httpclient import Target
 from lvsd.checks.httpwire import HTTPError
+from lvsd.checks.sockets import Address, address
 from lvsd.checks.tls import tls_context
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One request ready to go: where to connect, the bytes to send, and TLS (None = plain)."""
+
+    host: str
+    port: int
+    request: bytes
+    head: bool
+    tls: ssl.SSLContext | None = None
+    sni: str | None = None
+    bare: bool = False  # plain TCP to an address literal: the callback path, no transport
+
+    @property
+    def address(self) -> Address:
+        return address(self.host, self.port)
 
 
 def is_ip(host: str) -> bool:

@@ -11,12 +11,8 @@ hundreds of thousands of them on the director).
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
-
-from lvsd.checks.context import CheckContext
-from lvsd.checks.socketwatch import OUT
 
 NO_LINGER = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 SOCK_STREAM_NONBLOCK = socket.SOCK_STREAM | socket.SOCK_NONBLOCK  # one system call fewer than setblocking()
@@ -37,23 +33,3 @@ def address(host: str, port: int) -> Address:
 def reset_on_close(sock: socket.socket) -> None:
     """Make ``close()`` end the connection with a reset: no TIME_WAIT left behind."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, NO_LINGER)
-
-
-def _wake(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-async def writable(sock: socket.socket, deadline: float | None, ctx: CheckContext) -> None:
-    """Wait until ``sock`` is writable (its connect is over); TimeoutError at ``deadline`` (loop time)."""
-    ready: asyncio.Future[None] = ctx.loop.create_future()
-    watch = ctx.sockets
-    fd = sock.fileno()
-    watch.watch(fd, OUT, lambda: _wake(ready))
-    expiry = ctx.timers.expire(deadline, ready) if deadline is not None else 0
-    try:
-        await ready
-    finally:
-        if expiry:
-            ctx.timers.cancel(expiry)
-        watch.forget(fd)  # the caller closes the socket next

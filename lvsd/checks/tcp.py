@@ -21,7 +21,7 @@ from lvsd.checks.base import CheckSpec
 from lvsd.checks.context import CheckContext
 from lvsd.checks.datagrams import datagram_endpoint, next_datagram
 from lvsd.checks.patterns import search
-from lvsd.checks.sockets import address, reset_on_close, tcp_socket, writable
+from lvsd.checks.sockets import address, reset_on_close, tcp_socket
 from lvsd.checks.streams import MAX_LINE, ProtocolError, close, open_stream, text
 
 
@@ -36,7 +36,7 @@ async def connect(spec: CheckSpec, deadline: float | None, ctx: CheckContext) ->
                 try:
                     sock.getpeername()  # a near server has answered within connect(): no need to wait
                 except OSError:
-                    await writable(sock, deadline, ctx)
+                    await ctx.writable(sock, deadline)
                     err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             raise OSError(err, os.strerror(err))

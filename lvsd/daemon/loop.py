@@ -92,7 +92,7 @@ class Daemon:
         self._watchdog = systemd.watchdog_interval()
         self._next_watchdog = 0.0
         self._next_poll = 0.0
-        self._configure_log()
+        self.configure_log()
 
     # -- what others may read or ask ------------------------------------------
 
@@ -133,7 +133,7 @@ class Daemon:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _configure_log(self) -> None:
+    def configure_log(self) -> None:
         log.configure(self.sink_factory(self.loaded.config.logfile, self.loaded.config.name))
 
     def _edited(self, step: Step, text: str) -> None:
@@ -143,7 +143,7 @@ class Daemon:
         except Exception:  # an alert or a metric must never stop the table's edits
             sys.stderr.write("lvsd: alert or metric failed\n")
 
-    def _publish(self, keys: Iterable[MemberKey] | None = None) -> None:
+    def publish(self, keys: Iterable[MemberKey] | None = None) -> None:
         self.telemetry.publish(self.loaded, self.health, self.kernel.degraded, keys)
 
     def _resync_period(self) -> float:
@@ -152,9 +152,9 @@ class Daemon:
     async def resync(self, removed: set[ServiceKey] | None = None) -> None:
         """A pass over the kernel table (:meth:`KernelTable.resync`), then the gauges."""
         await self.kernel.resync(self.loaded.config, self.health, self._resync_period(), removed)
-        self._publish(())  # a pass changes no real's state, only (perhaps) degraded
+        self.publish(())  # a pass changes no real's state, only (perhaps) degraded
 
-    def _adopt(self, keys: list[MemberKey]) -> None:
+    def adopt(self, keys: list[MemberKey]) -> None:
         members = self.loaded.members
         self.health.update(adopted_health(self.kernel.actual, (members[k] for k in keys), self.clock.monotonic()))
 
@@ -327,14 +327,14 @@ class Daemon:
                 await server.close()
 
     async def _serve(self, control: ControlServer | None) -> int:
-        self._adopt(list(self.loaded.members))
+        self.adopt(list(self.loaded.members))
         self.scheduler.sync(self.loaded.jobs)
         pending = await self._initial_round()
         if pending is not None and pending.kind is STOP:
             return await self._shutdown(pending)
         await self.resync()
         self.alerts.fallback_commands(self.health)
-        self._publish()
+        self.publish()
         if control is not None:
             await control.start()
         self.status = "running"
@@ -381,4 +381,4 @@ class Daemon:
                 steps += plan_virtual(v, self.health, self.kernel.actual)
         await self.kernel.apply(steps, interval=self._resync_period())
         self.alerts.fallback_commands(self.health)
-        self._publish(changed)
+        self.publish(changed)
