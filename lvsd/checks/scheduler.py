@@ -16,7 +16,7 @@ The scheduler owns its tasks and its :class:`CheckContext` (the hot checks'
 epoll, that timer heap, the HTTP plans of the specs it runs): :meth:`close`
 cancels and awaits every task, then closes the context.
 
-With ``freeze_gc`` (the daemon's choice, the default) the scheduler also
+With ``freeze_gc`` (the daemon asks for it; off by default) the scheduler also
 moves what is alive after each :meth:`sync`, and after the first round of
 results, out of the cyclic collector's sight (``gc.freeze``, process-wide):
 the config and the probes live until the next reload, and a full collection
@@ -78,7 +78,7 @@ class Stats:
 
 
 class Scheduler:
-    def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None, freeze_gc: bool = True) -> None:
+    def __init__(self, on_result: OnResult, *, max_concurrent: int | None = None, freeze_gc: bool = False) -> None:
         """``max_concurrent``: the bound on checks in flight; None sizes it to the open-files limit as it is now
         (:func:`~lvsd.checks.openfiles.checks_in_flight`). Raising that limit is the process owner's start-up
         step (:func:`~lvsd.checks.openfiles.raise_open_files_limit`: the daemon's command does it), never this one's.

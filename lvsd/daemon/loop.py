@@ -75,7 +75,7 @@ class Daemon:
         self.metrics_address = metrics_address
         self.fallbackcommand_at_stop = fallbackcommand_at_stop
         self.events: asyncio.Queue[Event] = asyncio.Queue()
-        self.scheduler = Scheduler(self.on_result)
+        self.scheduler = Scheduler(self.on_result, freeze_gc=True)  # a long-lived process: see Scheduler
         self.health: dict[MemberKey, Health] = {}
         self.results: dict[MemberKey, CheckResult] = {}
         self.status = "starting"  # ldirectord's daemon states: starting, running, reloading, stopping

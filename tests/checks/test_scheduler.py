@@ -198,3 +198,27 @@ async def test_checks_start_on_ticks_sized_to_the_rate_and_never_later_than_one_
     wakes = {round(t / tick) for t in starts}
     assert len(starts) >= 250 and len(wakes) <= len(starts) / 3  # checks share wake-ups
     assert max(s.stats.lateness) < tick + 0.02
+
+
+async def test_the_collector_is_frozen_only_by_a_scheduler_that_asks(server: LineServer, tmp_path: Path) -> None:
+    """gc.freeze is process-wide: the daemon asks for it (a long-lived process), nothing else gets it."""
+    import gc
+
+    from lvsd.daemon.loop import Daemon
+    from lvsd.ipvs.memory import MemoryIPVS
+    from tests.support.daemon import daemon_config, http_virtual
+
+    gc.unfreeze()
+    s = Scheduler(Collect())
+    s.sync({i: Job(spec(kind="connect", port=server.port), 0.2) for i in range(5)})
+    await run_for(s, 0.3)
+    assert gc.get_freeze_count() == 0
+    asking = Scheduler(Collect(), freeze_gc=True)
+    asking.sync({i: Job(spec(kind="connect", port=server.port), 0.2) for i in range(5)})
+    await run_for(asking, 0.3)
+    assert gc.get_freeze_count() > 0
+    gc.unfreeze()
+    cfg = tmp_path / "lvsd.cf"
+    cfg.write_text(daemon_config(tmp_path, http_virtual([server.port])))
+    daemon = Daemon(str(cfg), MemoryIPVS())
+    assert daemon.scheduler.freeze_gc is True
