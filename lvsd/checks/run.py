@@ -62,9 +62,14 @@ KINDS: dict[str, Check | HotCheck] = {
     "external": external.external,
     "external-perl": external.external,
 }
-# Optional drivers: service -> (module, extra).
-EXTRAS = {"dns": ("dns", "dns"), "mysql": ("aiomysql", "mysql"), "pgsql": ("asyncpg", "pgsql"),
-          "oracle": ("oracledb", "oracle")}
+# Optional drivers: service -> (the modules its check imports, the extra that installs them). Validating a
+# spec (at every config load) imports them, so no check's first run stalls the loop on a driver's import
+# (oracledb takes 2.2 s to import in the kernel lab's UML).
+EXTRAS = {
+    "dns": (("dns.asyncquery", "dns.exception", "dns.message", "dns.rcode", "dns.rdatatype", "dns.reversename"),
+            "dns"),
+    "mysql": (("aiomysql",), "mysql"), "pgsql": (("asyncpg",), "pgsql"), "oracle": (("oracledb",), "oracle"),
+}
 SQL = frozenset(("mysql", "pgsql", "oracle"))
 
 
@@ -91,10 +96,17 @@ def validate(spec: CheckSpec) -> None:
     if spec.service not in NEGOTIATE:
         raise UnsupportedCheck(f"service={spec.service} checks are not implemented in this version of lvsd")
     if spec.service in EXTRAS:
-        module, extra = EXTRAS[spec.service]
-        if importlib.util.find_spec(module) is None:
-            raise UnsupportedCheck(f"service={spec.service} needs the optional driver {module!r}: "
+        modules, extra = EXTRAS[spec.service]
+        package = modules[0].partition(".")[0]
+        if importlib.util.find_spec(package) is None:
+            raise UnsupportedCheck(f"service={spec.service} needs the optional driver {package!r}: "
                                    f"pip install 'lvsd[{extra}]'")
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise UnsupportedCheck(f"service={spec.service}: its driver {package!r} does not load ({exc}); "
+                                       f"pip install 'lvsd[{extra}]'") from None
     if spec.service in SQL and (not spec.login or not sql.query_of(spec)):
         raise UnsupportedCheck(f"service={spec.service} needs login= and request= (the SQL query to run); "
                                "ldirectord marks the server down at every check without them")

@@ -18,8 +18,6 @@ from typing import Any
 
 from lvsd.checks.base import CheckSpec
 
-DRIVERS = {"mysql": ("aiomysql", "mysql"), "pgsql": ("asyncpg", "pgsql"), "oracle": ("oracledb", "oracle")}
-
 
 def query_of(spec: CheckSpec) -> str:
     return spec.request.lstrip("/")

@@ -82,6 +82,31 @@ def test_a_missing_driver_names_the_extra(tmp_path: Path, monkeypatch: pytest.Mo
     assert msg == "service=pgsql needs the optional driver 'asyncpg': pip install 'lvsd[pgsql]'"
 
 
+def test_loading_a_config_imports_its_check_drivers_so_no_first_check_stalls_the_loop(tmp_path: Path) -> None:
+    """A driver's import blocks the event loop (oracledb: 2.2 s in the lab's UML): it happens at load."""
+    cfg = write(tmp_path, """
+        virtual=198.51.100.1:1521
+        \treal=203.0.113.11 masq
+        \tservice=oracle
+        \tlogin="l"
+        \trequest="SELECT 1 FROM dual"
+        virtual=198.51.100.1:53
+        \treal=203.0.113.11 masq
+        \tprotocol=udp
+        \tservice=dns
+        \trequest="www.example.com"
+        \treceive="."
+        """)
+    code = ("import sys; from lvsd import loaded; "
+            "before = {m for m in ('oracledb', 'dns.asyncquery') if m in sys.modules}; "
+            f"loaded.load({cfg!r}); "
+            "print(sorted(before), sorted(m for m in ('oracledb', 'dns.asyncquery') if m in sys.modules))")
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[] ['dns.asyncquery', 'oracledb']", out.stdout + out.stderr
+
+
 def test_identical_checks_of_one_real_in_two_virtuals_are_one_probe(tmp_path: Path) -> None:
     d = loaded.load(write(tmp_path, """
         virtual=198.51.100.1:80

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lvsd.checks.run import run_check
+from lvsd.checks.run import run_check, validate
 from tests.support.servers import LineServer, UDPServer
 from tests.support.skipping import missing
 
@@ -47,6 +47,7 @@ def need_driver(service: str) -> None:
 
 
 async def assert_down_in_time(s, server: LineServer | UDPServer | None = None) -> None:  # type: ignore[no-untyped-def]
+    validate(s)  # the daemon's load-time step: it imports a service's driver before any check runs
     before = open_fds()  # the server's listening socket included
     t = time.monotonic()
     r = await run_check(s)
