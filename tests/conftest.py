@@ -52,22 +52,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("boots UML itself: runs on the host, not inside the lab (scripts/test deselects it there)")
 
 
+def _started_lab(n_reals: int) -> Iterator[Lab]:
+    if not in_lab():
+        not_in_lab()
+    with Lab(n_reals=n_reals) as started:
+        yield started
+
+
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     """A started lab with 3 real servers for one test module; stopped after it."""
-    if not in_lab():
-        not_in_lab()
-    with Lab(n_reals=3) as started:
-        yield started
+    yield from _started_lab(3)
 
 
 @pytest.fixture(scope="module")
 def lab4() -> Iterator[Lab]:
     """A started lab with 4 real servers (rs4: the fallback) for one test module."""
-    if not in_lab():
-        not_in_lab()
-    with Lab(n_reals=4) as started:
-        yield started
+    yield from _started_lab(4)
 
 
 @pytest.fixture

@@ -116,11 +116,17 @@ async def test_metrics_endpoint_after_known_events(tmp_path, servers):
     assert "lvsd_degraded 0" in text
 
 
-async def test_fallbackcommand_start_and_stop_once_per_change(tmp_path, servers):
-    out = tmp_path / "fb.out"
-    script = tmp_path / "fb.sh"
+def recording_script(folder, name):  # type: ignore[no-untyped-def]
+    """A shell script that appends its arguments, one call a line, to FOLDER/NAME.out; and that file."""
+    out = folder / f"{name}.out"
+    script = folder / f"{name}.sh"
     script.write_text(f'#!/bin/sh\necho "$@" >> {out}\n')
     script.chmod(0o755)
+    return script, out
+
+
+async def test_fallbackcommand_start_and_stop_once_per_change(tmp_path, servers):
+    script, out = recording_script(tmp_path, "fb")
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers, extra_virtual=f"\tfallbackcommand={script}\n"))
     d, task = await start_daemon(cfg, fallbackcommand_at_stop=True)
@@ -186,10 +192,7 @@ async def test_monitorfile_gets_a_line_per_check(tmp_path, servers):
 
 
 async def test_autoreload_and_callback(tmp_path, servers):
-    called = tmp_path / "callback.out"
-    cb = tmp_path / "cb.sh"
-    cb.write_text(f'#!/bin/sh\necho "$@" >> {called}\n')
-    cb.chmod(0o755)
+    cb, called = recording_script(tmp_path, "cb")
     cfg = tmp_path / "lvsd.cf"
     cfg.write_text(config_text(tmp_path, servers, extra_global=f'autoreload=yes\ncallback="{cb}"\n'))
     d, task = await start_daemon(cfg)

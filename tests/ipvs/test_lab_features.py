@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lvsd import loaded as loading
+from lvsd.cli.planview import assumed_health
 from lvsd.config.model import RealServer, VirtualService
 from lvsd.health import Health, State
 from lvsd.ipvs.netlink import NetlinkIPVS
@@ -26,7 +27,6 @@ from lvsd.ipvs.table import F_SCHED3, Dest, ServiceKey, Table
 from lvsd.reconcile import desired_dests, desired_service, plan
 from tests.support.director import Director
 from tests.support.kernel import (
-    all_up,
     group,
     ipvsadm_save,
     listing,
@@ -212,7 +212,7 @@ def test_feature_round_trips(running: Director, feature: str) -> None:
     (v,) = [v for v in config.virtuals if f"-A {ident} " in "-A " + desired_service(v).ipvsadm() + " "]
     key = v.key
     assert table.services[key] == desired_service(v)
-    want = {k: w.dest for k, w in desired_dests(v, all_up(config)).items()}
+    want = {k: w.dest for k, w in desired_dests(v, assumed_health(config, up=True)).items()}
     assert set(table.dests_of(key)) == set(want)
     assert all(table.dests_of(key)[k].same(d) for k, d in want.items())
 
@@ -238,7 +238,7 @@ def test_listing_shows_flags_and_persistence(running: Director) -> None:
 
 def test_no_edit_loop_and_a_restart_adopts_the_whole_table_untouched(running: Director) -> None:
     config = loading.load(str(running.config)).config
-    assert plan(config, all_up(config), netlink_dump(), readd=False) == []
+    assert plan(config, assumed_health(config, up=True), netlink_dump(), readd=False) == []
     edits = running.log().count("ipvs.edit") + running.log().count(" server: ")
     time.sleep(2.5)  # two resync intervals: full passes over a table the kernel normalised
     assert running.log().count(" server: ") + running.log().count("ipvs.edit") == edits

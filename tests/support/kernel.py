@@ -1,6 +1,6 @@
 """The kernel's IPVS table read back in the lab, two independent ways: ipvsadm (the kernel's
 own client) and lvsd's netlink reader, as listings, as tables, or grouped per service so they
-compare line by line. Also what lvsd means to program for a config with every real up."""
+compare line by line."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import asyncio
 import re
 import subprocess
 
-from lvsd.config.model import Config
-from lvsd.health import Health, State
 from lvsd.ipvs.netlink import NetlinkIPVS
 from lvsd.ipvs.table import Table
-from lvsd.reconcile import plan
 
 Grouped = dict[str, list[str]]  # "-A ..." service line -> its sorted "-a ..." lines
 Listed = dict[str, dict[str, tuple[str, int]]]  # "TCP 198.51.100.1:80" -> {"203.0.113.11:80": ("Masq", 1)}
@@ -101,14 +98,3 @@ def netlink_table() -> Listed:
     return {str(key): {str(d): (names[d.forward], d.weight) for d in t.dests_of(key).values()}
             for key in t.services}
 
-
-def all_up(config: Config) -> dict[tuple[tuple[str, str, int], tuple[str, int]], Health]:
-    return {(v.key, r.key): Health(State.UP) for v in config.virtuals for r in v.reals}
-
-
-def wanted_table(config: Config) -> Table:
-    """What lvsd means to program for ``config`` with every real up."""
-    table = Table()
-    for step in plan(config, all_up(config), Table()):
-        table.apply(step.op)
-    return table
