@@ -1,4 +1,4 @@
-"""Shared pytest setup: the ``lab`` and ``boot`` markers, and the lab fixtures (real IPVS in UML).
+"""Shared pytest setup: the ``lab``, ``boot`` and ``host`` markers, and the lab fixtures (real IPVS in UML).
 
 Tests that need the kernel lab are marked ``lab`` (using the ``lab`` fixture marks them
 too). Outside the lab (no /proc/net/ip_vs, or LVSD_LAB unset) they are skipped, or
@@ -36,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "lab: needs the UML kernel lab with real IPVS (tests/lab/run)")
     config.addinivalue_line(
         "markers", "boot: boots the UML lab itself, so runs on the host (scripts/test runs these first)")
+    config.addinivalue_line(
+        "markers", "host: needs no IPVS but runs a program that is slow under UML; scripts/test runs it on the host")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -75,6 +75,8 @@ class Stats:
     checks: int = 0
     shared: int = 0  # results handed to more than one (virtual, real)
     lateness: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))  # seconds after the slot
+    # of that, seconds after the wake-up the scheduler planned: what a busy loop or host added, not the tick
+    lag: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Scheduler:
@@ -161,15 +163,18 @@ class Scheduler:
         assert context is not None  # made by sync(), which started this task
         timers = context.timers
         while True:
+            wake = due
             if due > loop.time():
                 # wake on the next tick: probes whose slots fall in one tick share one wake-up of the loop
                 tick = min(self.tick, interval / 20)
-                await timers.wait_until(math.ceil(due / tick) * tick if tick > 0 else due)
+                wake = math.ceil(due / tick) * tick if tick > 0 else due
+                await timers.wait_until(wake)
             started = loop.time()
             try:
                 async with self._slots:
                     started = loop.time()
                     self.stats.lateness.append(started - due)  # against the slot itself, the tick included
+                    self.stats.lag.append(started - wake)
                     result = await self._check(probe, context)
                 self._fan_out(probe, result)
             except asyncio.CancelledError:

@@ -204,12 +204,15 @@ async def test_checks_start_on_ticks_sized_to_the_rate_and_never_later_than_one_
     starts = [t for _, _, t in got.results]
     wakes = {round(t / tick) for t in starts}
     assert len(starts) >= 250 and len(wakes) <= len(starts) / 3  # checks share wake-ups
-    # Most starts are within one tick of their slot. Not all: the kernel lab's UML stalls for 30-200 ms now
-    # and then on some hosts (in a long test run; the code before ticks saw it too), and a stall makes a whole
-    # tick's checks late at once, so a bound on the worst start would test the host, not the scheduler.
+    # Every start waits at most one tick for its wake-up: its lateness less what the loop added after the planned
+    # wake-up (the lag: the kernel lab's UML stalls for 30-200 ms now and then on some hosts, and a stall makes a
+    # whole tick's checks late at once, which tests the host, not the scheduler).
+    planned = [late - lag for late, lag in zip(s.stats.lateness, s.stats.lag, strict=True)]
+    assert len(planned) == len(s.stats.lateness) >= 250
+    assert all(-1e-6 <= p <= tick + 1e-6 for p in planned), max(planned)
+    assert sum(p > tick / 4 for p in planned) > len(planned) / 4  # the ticks really hold checks back
     late = sorted(s.stats.lateness)
-    assert late[len(late) // 2] < tick, late[len(late) // 2]
-    assert late[int(len(late) * 0.8)] < tick + 0.02, late[-20:]
+    assert late[len(late) // 2] < tick, late[len(late) // 2]  # and most starts are on time, stalls and all
 
 
 async def test_the_collector_is_frozen_only_by_a_scheduler_that_asks(server: LineServer, tmp_path: Path) -> None:

@@ -101,6 +101,7 @@ def test_agreement_count() -> None:
     assert same == len(CASES) - len(DIVERGENCES)
 
 
+@pytest.mark.host  # 109 perl starts: about a minute on the host, a quarter of an hour under UML
 @pytest.mark.skipif(os.environ.get("LVSD_LDIRECTORD_LIVE") != "1" or recorder.ldirectord() is None,
                     reason="set LVSD_LDIRECTORD_LIVE=1 with ldirectord installed to re-run it")
 def test_recorded_verdicts_match_live_ldirectord() -> None:
