@@ -104,6 +104,9 @@ REGISTRY_HELP = {
     "lvsd_ipvs_errors_total": "Kernel IPVS edits or reads that failed, by kind",
     "lvsd_config_reloads_total": "Config reloads, by result",
     "lvsd_degraded": "1 while kernel operations are failing",
+    "lvsd_sync_daemon_running": "1 while the kernel's connection sync daemon of this state runs",
+    "lvsd_sync_daemon_syncid": "the sync id of the running sync daemon of this state",
+    "lvsd_sync_daemon_changes_total": "sync daemons lvsd started or stopped",
 }
 
 

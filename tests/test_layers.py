@@ -18,10 +18,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lvsd"
 
 # (layer, module prefixes) from the bottom up; a module's layer is its longest matching prefix.
 LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (0, ("lvsd.errors", "lvsd.addr", "lvsd.ipvs.table")),
+    (0, ("lvsd.errors", "lvsd.addr", "lvsd.ipvs.table", "lvsd.ipvs.sync")),
     (1, ("lvsd.config", "lvsd.health")),
     (2, ("lvsd.reconcile", "lvsd.checks", "lvsd.ipvs", "lvsd.log", "lvsd.logtext", "lvsd.metrics",
-         "lvsd.control", "lvsd.watchfile", "lvsd.monitorfile", "lvsd.loaded")),
+         "lvsd.control", "lvsd.watchfile", "lvsd.monitorfile", "lvsd.loaded", "lvsd.pair")),
     (3, ("lvsd.daemon",)),
     (4, ("lvsd.cli", "lvsd.__main__")),
 )
@@ -39,7 +39,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 PURE = ("lvsd.health", "lvsd.reconcile", "lvsd.ipvs.table", "lvsd.addr", "lvsd.config.model",
         "lvsd.config.values", "lvsd.config.lexer", "lvsd.config.errors", "lvsd.config.directives",
         "lvsd.config.addresses", "lvsd.config.reals", "lvsd.cli.planview", "lvsd.daemon.status",
-        "lvsd.daemon.resync")
+        "lvsd.daemon.resync", "lvsd.ipvs.sync", "lvsd.pair.roles")
 IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "ssl", "signal", "threading",
               "multiprocessing", "time", "os", "shutil", "smtplib", "urllib", "http", "aiohttp", "pyroute2",
               "structlog", "yaml", "io", "pathlib", "tempfile", "fcntl", "resource")

@@ -278,6 +278,30 @@ def _port(f: Field, _: Block) -> int:
     return f.integer(minimum=1, maximum=65535, what="checkport must be a port number")
 
 
+SYNC_ROLES = ("both", "master", "backup", "vrrp")
+SYNC_DIRECTIVES = ("syncrole", "syncid", "syncmaxlen", "syncgroup", "syncport", "syncttl")  # need syncinterface
+
+
+def _syncinterface(f: Field, _: Block) -> str:
+    token = f.token()
+    if not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,15}", token, re.ASCII):
+        raise f.problem(f"syncinterface must be a network interface name (at most 15 characters), not {token!r}")
+    f.tail(len(token), after=token)
+    return token
+
+
+def _syncgroup(f: Field, _: Block) -> str:
+    token = f.token()
+    try:
+        group = ipaddress.ip_address(token)
+    except ValueError:
+        raise f.problem(f"syncgroup must be a multicast address such as 224.0.0.81, not {token!r}") from None
+    if not group.is_multicast:
+        raise f.problem(f"syncgroup must be a multicast address (224.0.0.0/4 or ff00::/8), not {token}")
+    f.tail(len(token), after=token)
+    return str(group)
+
+
 def _persistent(f: Field, _: Block) -> int:
     return f.integer(minimum=1, maximum=MAX_PERSISTENT,
                      what="persistent must be a whole number of seconds")
@@ -316,6 +340,14 @@ DIRECTIVES: dict[str, Directive] = {
     "emailalertfrom": D(_raw, "global"),
     "maintenancedir": D(_raw, "global"),
     "resyncinterval": D(_seconds, "global"),  # lvsd extension: full kernel table re-read period
+    # lvsd extensions (director pairs): the kernel's connection sync daemons
+    "syncinterface": D(_syncinterface, "global"),
+    "syncrole": D(lambda f, b: f.word(SYNC_ROLES, what="syncrole"), "global"),
+    "syncid": D(lambda f, b: f.integer(minimum=0, maximum=255), "global"),
+    "syncmaxlen": D(lambda f, b: f.integer(minimum=1, maximum=65507), "global"),
+    "syncgroup": D(_syncgroup, "global"),
+    "syncport": D(lambda f, b: f.integer(minimum=1, maximum=65535), "global"),
+    "syncttl": D(lambda f, b: f.integer(minimum=1, maximum=255), "global"),
     # virtual only
     "real": D(_real, "virtual", multi=True),
     "real6": D(_real, "virtual", multi=True),

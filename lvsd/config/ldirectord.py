@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvsd.config.addresses import FallbackSpec, Names, RealSpec, VirtualSpec, parse_virtual
-from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, Block
+from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, SYNC_DIRECTIVES, Block
 from lvsd.config.errors import ConfigError
 from lvsd.config.lexer import Statement, scan
 from lvsd.config.model import (
@@ -53,6 +53,7 @@ from lvsd.config.model import (
     Fallback,
     Location,
     Protocol,
+    SyncSettings,
     VirtualService,
 )
 from lvsd.config.reals import build_reals
@@ -239,7 +240,20 @@ class _Reader:
             emailalertstatus=g.get("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
+            sync=self._sync(),
         )
+
+    def _sync(self) -> SyncSettings | None:
+        g = self.globals
+        if "syncinterface" not in g:
+            for name in SYNC_DIRECTIVES:
+                if name in g:
+                    self.src.error(g.values[name].line, g.values[name].col,
+                                   f"{name} needs syncinterface (the interface the sync daemons use)")
+            return None
+        return SyncSettings(interface=g.get("syncinterface"), role=g.get("syncrole", "both"),
+                            syncid=g.get("syncid", 0), maxlen=g.get("syncmaxlen", 0), group=g.get("syncgroup", ""),
+                            port=g.get("syncport", 0), ttl=g.get("syncttl", 0))
 
     def _build(self, blk: VirtualBlock) -> VirtualService | None:
         spec, v, g = blk.spec, blk.scope, self.globals

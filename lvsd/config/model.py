@@ -178,6 +178,27 @@ class VirtualService:
         return f"{self.protocol.upper()} {self.label} {self.scheduler}"
 
 
+SyncRole = Literal["both", "master", "backup", "vrrp"]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """The kernel's connection sync daemons this director runs (lvsd extension: the ``sync*`` directives).
+
+    ``role``: ``both`` (a master and a backup on every node, whoever is active: the default),
+    ``master`` or ``backup`` (fixed), or ``vrrp`` (the master where keepalived's VRRP says
+    MASTER, the backup elsewhere). 0 / "" for maxlen, group, port, ttl: the kernel's default.
+    """
+
+    interface: str
+    role: SyncRole = "both"
+    syncid: int = 0
+    maxlen: int = 0
+    group: str = ""
+    port: int = 0
+    ttl: int = 0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """A whole configuration file, ready to run."""
@@ -204,6 +225,8 @@ class Config:
     smtp: str | None = None
     # lvsd extension (kernel table): seconds between full re-reads of the kernel table; None = lvsd's default.
     resyncinterval: float | None = None
+    # lvsd extension (director pairs): the connection sync daemons; None = lvsd leaves them alone.
+    sync: SyncSettings | None = None
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property

@@ -120,6 +120,13 @@ def statements(config: Config) -> Plan:
         g.append(("emailalertstatus", email_status(c.emailalertstatus)))
     if c.resyncinterval is not None:
         g.append(("resyncinterval", p.seconds(None, "resyncinterval", c.resyncinterval)))
+    if c.sync is not None:
+        s = c.sync
+        g.append(("syncinterface", s.interface))
+        if s.role != "both":
+            g.append(("syncrole", s.role))
+        g += [(name, value) for name, value in (("syncid", s.syncid), ("syncmaxlen", s.maxlen), ("syncgroup", s.group),
+                                                ("syncport", s.port), ("syncttl", s.ttl)) if value]
     for v in c.virtuals:
         p.blocks.append(_block(p, v))
     return p

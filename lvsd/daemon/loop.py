@@ -39,10 +39,12 @@ from lvsd.daemon.clock import Clock, SystemClock, next_item
 from lvsd.daemon.events import Event, EventKind
 from lvsd.daemon.kernel import KernelTable
 from lvsd.daemon.reloading import reload_config
+from lvsd.daemon.syncd import SyncKeeper
 from lvsd.daemon.telemetry import Telemetry, status_line
 from lvsd.health import Health, TransitionKind, observe
 from lvsd.ipvs.backend import Backend
 from lvsd.ipvs.table import ServiceKey
+from lvsd.pair.roles import VRRP_STATES
 from lvsd.reconcile import Step, adopted_health, plan_virtual
 from lvsd.watchfile import FileWatch
 
@@ -89,6 +91,8 @@ class Daemon:
         self.telemetry = Telemetry()
         self.alerts = AlertRouter(self.loaded, lambda: self.status, self.clock.monotonic)
         self.kernel = KernelTable(backend, self.clock, on_edit=self._edited, on_error=self.telemetry.kernel_error)
+        self.sync = SyncKeeper(backend, on_step=self.telemetry.sync_step,
+                               on_error=lambda: self.telemetry.kernel_error(None))
         self._watchdog = systemd.watchdog_interval()
         self._next_watchdog = 0.0
         self._next_poll = 0.0
@@ -102,19 +106,20 @@ class Daemon:
 
     @property
     def degraded(self) -> bool:
-        return self.kernel.degraded
+        return self.kernel.degraded or self.sync.degraded
 
     def status_line(self) -> str:
-        return status_line(self.loaded, self.health, self.kernel.degraded)
+        return status_line(self.loaded, self.health, self.degraded)
 
     def snapshot(self) -> status.Snapshot:
         """What the daemon thinks, for ``lvsd status`` (read-only)."""
         clock = self.clock
         return status.Snapshot(
             pid=os.getpid(), version=__version__, config=self.path, status=self.status,
-            uptime=round(clock.time() - self.started, 1), degraded=self.kernel.degraded, reloads=self.reloads,
+            uptime=round(clock.time() - self.started, 1), degraded=self.degraded, reloads=self.reloads,
             last_reload=self.last_reload,
             virtuals=status.virtuals(self.loaded, self.health, self.results, self.kernel.actual, clock.monotonic()),
+            sync=status.sync_status(self.sync.settings, self.sync.vrrp, self.sync.running, self.sync.degraded),
         )
 
     def on_result(self, key: Hashable, spec: CheckSpec, result: CheckResult) -> None:
@@ -144,14 +149,16 @@ class Daemon:
             sys.stderr.write("lvsd: alert or metric failed\n")
 
     def publish(self, keys: Iterable[MemberKey] | None = None) -> None:
-        self.telemetry.publish(self.loaded, self.health, self.kernel.degraded, keys)
+        self.telemetry.publish(self.loaded, self.health, self.degraded, keys)
 
     def _resync_period(self) -> float:
         return self.loaded.config.resyncinterval or self.resync_interval
 
     async def resync(self, removed: set[ServiceKey] | None = None) -> None:
-        """A pass over the kernel table (:meth:`KernelTable.resync`), then the gauges."""
+        """A pass over the kernel table (:meth:`KernelTable.resync`) and the sync daemons, then the gauges."""
         await self.kernel.resync(self.loaded.config, self.health, self._resync_period(), removed)
+        await self.sync.converge(self.loaded.config.sync)
+        self.telemetry.sync(self.sync.running)
         self.publish(())  # a pass changes no real's state, only (perhaps) degraded
 
     def adopt(self, keys: list[MemberKey]) -> None:
@@ -253,7 +260,19 @@ class Daemon:
             return {"ok": True, **self.snapshot().as_json()}
         if cmd == "reload":
             return await self.request_reload("control")
-        return {"ok": False, "error": f"unknown command {cmd!r} (expected status or reload)"}
+        if cmd == "vrrp":
+            return await self.follow_vrrp(str(request.get("state", "")))
+        return {"ok": False, "error": f"unknown command {cmd!r} (expected status, reload or vrrp)"}
+
+    async def follow_vrrp(self, state: str) -> dict[str, Any]:
+        """keepalived's VRRP says this node is now ``state`` (MASTER, BACKUP, FAULT, STOP, in any case)."""
+        state = state.upper()
+        if state not in VRRP_STATES:
+            return {"ok": False, "error": f"unknown VRRP state {state!r} (expected {', '.join(VRRP_STATES)})"}
+        ok = await self.sync.follow(state)
+        self.telemetry.sync(self.sync.running)
+        self.publish(())
+        return {"ok": ok, "state": state, "sync": [d.describe() for d in self.sync.running]}
 
     async def stop(self, signame: str, clean: bool) -> None:
         """Stop checking; remove the services whose cleanstop says so, or leave the table exactly as it is."""
@@ -261,6 +280,8 @@ class Daemon:
         purge = [v for v in self.loaded.config.virtuals if v.cleanstop] if clean else []
         if purge:
             await self.kernel.purge(purge)
+        if clean and len(purge) == len(self.loaded.config.virtuals):
+            await self.sync.stop_all()  # nothing left to sync; otherwise the daemons stay with the table
         elif not clean:
             self.log.info("daemon.handover", msg="Leaving the IPVS table in place for the next lvsd")
         self.log.info("daemon.stop", msg=f"Linux Director Daemon terminated on signal: {signame}")
@@ -328,6 +349,7 @@ class Daemon:
 
     async def _serve(self, control: ControlServer | None) -> int:
         self.adopt(list(self.loaded.members))
+        await self.sync.converge(self.loaded.config.sync)  # a standby learns connections from its first second
         self.scheduler.sync(self.loaded.jobs)
         pending = await self._initial_round()
         if pending is not None and pending.kind is STOP:

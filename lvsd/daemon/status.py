@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lvsd.checks.base import CheckResult
-from lvsd.config.model import MemberKey
+from lvsd.config.model import MemberKey, SyncSettings
 from lvsd.health import Health, State
+from lvsd.ipvs.sync import SyncDaemon
 from lvsd.ipvs.table import Table
 from lvsd.loaded import LoadedConfig
 from lvsd.reconcile import kernel_port
@@ -99,6 +100,32 @@ class VirtualStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncStatus:
+    """The connection sync daemons: the configured role, the VRRP state followed, what runs."""
+
+    role: str  # both, master, backup, vrrp
+    vrrp: str  # keepalived's last word on this node ("" before any)
+    daemons: tuple[str, ...]  # each running daemon described: "master on eth1, syncid 5, group ..."
+    degraded: bool
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SyncStatus:
+        return cls(role=str(d.get("role", "")), vrrp=str(d.get("vrrp", "")),
+                   daemons=tuple(str(x) for x in d.get("daemons", ())), degraded=bool(d.get("degraded")))
+
+    def as_json(self) -> dict[str, Any]:
+        return {"role": self.role, "vrrp": self.vrrp, "daemons": list(self.daemons), "degraded": self.degraded}
+
+
+def sync_status(settings: SyncSettings | None, vrrp: str | None, running: list[SyncDaemon],
+                degraded: bool) -> SyncStatus | None:
+    if settings is None and not running:
+        return None
+    return SyncStatus(role=settings.role if settings is not None else "", vrrp=vrrp or "",
+                      daemons=tuple(d.describe() for d in running), degraded=degraded)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     pid: int
     version: str
@@ -109,14 +136,17 @@ class Snapshot:
     reloads: int
     last_reload: Mapping[str, Any]  # ok, errors, time, and on success edits, took, warnings
     virtuals: tuple[VirtualStatus, ...]
+    sync: SyncStatus | None = None  # None: lvsd keeps no sync daemons
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Snapshot:
+        sync = d.get("sync")
         return cls(
             pid=int(d.get("pid", 0)), version=str(d.get("version", "")), config=str(d.get("config", "")),
             status=str(d.get("status", "")), uptime=float(d.get("uptime", 0.0)), degraded=bool(d.get("degraded")),
             reloads=int(d.get("reloads", 0)), last_reload=dict(d.get("last_reload") or {}),
             virtuals=tuple(VirtualStatus.from_json(v) for v in d.get("virtuals", ())),
+            sync=SyncStatus.from_json(sync) if sync else None,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -124,6 +154,7 @@ class Snapshot:
             "pid": self.pid, "version": self.version, "config": self.config, "status": self.status,
             "uptime": self.uptime, "degraded": self.degraded, "reloads": self.reloads,
             "last_reload": dict(self.last_reload), "virtuals": [v.as_json() for v in self.virtuals],
+            "sync": None if self.sync is None else self.sync.as_json(),
         }
 
 

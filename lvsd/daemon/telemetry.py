@@ -9,13 +9,14 @@ removes it, so a series never outlives its real server.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from lvsd import metrics
 from lvsd.checks.base import CheckResult
 from lvsd.config.model import MemberKey, RealServer, VirtualService
 from lvsd.daemon import systemd
 from lvsd.health import Health, TransitionKind
+from lvsd.ipvs.sync import STATES, SyncDaemon, SyncStep
 from lvsd.ipvs.table import Op
 from lvsd.loaded import LoadedConfig
 
@@ -50,6 +51,17 @@ class Telemetry:
     def kernel_error(self, op: Op | None) -> None:
         """A refused edit, by its flag; a failed read of the table (``op`` None) as "dump"."""
         self.registry.inc("lvsd_ipvs_errors_total", (("op", op.flag if op is not None else "dump"),))
+
+    def sync_step(self, step: SyncStep) -> None:
+        self.registry.inc("lvsd_sync_daemon_changes_total", (("state", step.daemon.state), ("change", step.kind)))
+
+    def sync(self, running: Sequence[SyncDaemon]) -> None:
+        by_state = {d.state: d for d in running}
+        for state in STATES:
+            d = by_state.get(state)
+            self.registry.gauge("lvsd_sync_daemon_running", 1.0 if d is not None else 0.0, (("state", state),))
+            if d is not None:
+                self.registry.gauge("lvsd_sync_daemon_syncid", float(d.syncid), (("state", state),))
 
     def reload(self, ok: bool) -> None:
         self.registry.inc("lvsd_config_reloads_total", (("result", "ok" if ok else "error"),))

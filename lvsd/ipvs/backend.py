@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from lvsd.errors import IPVSError
+from lvsd.ipvs.sync import SyncDaemon, SyncStep
 from lvsd.ipvs.table import Dest, Op, ServiceKey, Table
 
 
@@ -39,6 +40,14 @@ class Batches(Protocol):
 @runtime_checkable
 class ReadsDests(Protocol):
     async def dests(self, key: ServiceKey) -> dict[tuple[str, int], Dest]: ...
+
+
+@runtime_checkable
+class SyncsConnections(Protocol):
+    """A backend that runs the kernel's connection sync daemons (the netlink one; the in-memory one for tests)."""
+
+    async def daemons(self) -> list[SyncDaemon]: ...
+    async def sync_step(self, step: SyncStep) -> None: ...
 
 
 async def apply_all(backend: Applies, ops: Sequence[Op]) -> list[IPVSError | None]:

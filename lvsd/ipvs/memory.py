@@ -14,7 +14,8 @@ import errno
 from collections.abc import Sequence
 
 from lvsd.errors import IPVSError
-from lvsd.ipvs.messages import describe
+from lvsd.ipvs.messages import describe, describe_sync
+from lvsd.ipvs.sync import SyncDaemon, SyncStep
 from lvsd.ipvs.table import Dest, Op, ServiceKey, Table
 
 SCHEDULERS = frozenset("rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos".split())
@@ -28,6 +29,9 @@ class MemoryIPVS:
         self.ops_sent = 0
         self.writes = 0
         self.dumps = 0
+        self.sync: dict[str, SyncDaemon] = {}  # the running sync daemons by state
+        self.interfaces: set[str] | None = None  # None: every interface exists; else a missing one is ENODEV
+        self.sync_steps: list[SyncStep] = []
 
     async def __aenter__(self) -> MemoryIPVS:
         return self
@@ -83,3 +87,24 @@ class MemoryIPVS:
             if op.kind in ("edit-dest", "del-dest") and not present:
                 return errno.ENOENT
         return 0
+
+    async def daemons(self) -> list[SyncDaemon]:
+        return [self.sync[s] for s in ("master", "backup") if s in self.sync]
+
+    async def sync_step(self, step: SyncStep) -> None:
+        d = step.daemon
+        code = self.fail_next.pop(f"sync-{step.kind}", 0)
+        if not code and step.kind == "stop" and d.state not in self.sync:
+            code = errno.ESRCH
+        elif not code and step.kind == "start":
+            if d.state in self.sync:
+                code = errno.EEXIST
+            elif self.interfaces is not None and d.interface not in self.interfaces:
+                code = errno.ENODEV
+        if code:
+            raise IPVSError(step.ipvsadm(), code, describe_sync(code, step))
+        self.sync_steps.append(step)
+        if step.kind == "stop":
+            del self.sync[d.state]
+        else:
+            self.sync[d.state] = d

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lvsd.config.model import ALL_EMAIL_STATUSES, DEFAULT_LOGFILE, Fallback
+from lvsd.config.model import ALL_EMAIL_STATUSES, DEFAULT_LOGFILE, Fallback, SyncSettings
 from tests.config.helpers import REAL, VIRTUAL, FakeResolver, cf, error, errors, load, one, warnings
 
 
@@ -253,3 +253,34 @@ def test_emailalert_needs_an_address() -> None:
 def test_invalid_smtp() -> None:
     assert error(cf("smtp=@mail")) == (
         "1:6: invalid SMTP server address (expected a host name or address)")
+
+
+# -- lvsd extension: the connection sync daemons of a director pair (issue 12) ---------------------
+
+
+def test_sync_settings_are_read_with_the_kernels_defaults_left_unset() -> None:
+    assert load("").sync is None
+    config = load(cf("syncinterface = eth1"))
+    assert config.sync == SyncSettings(interface="eth1", role="both")
+    full = load(cf("syncinterface=bond0.12", "syncrole=vrrp", "syncid=51", "syncmaxlen=1400",
+                   "syncgroup=239.0.0.81", "syncport=8900", "syncttl=2"))
+    assert full.sync == SyncSettings(interface="bond0.12", role="vrrp", syncid=51, maxlen=1400, group="239.0.0.81",
+                                     port=8900, ttl=2)
+    assert load(cf("syncinterface=eth1", "syncgroup=FF02::0081")).sync == SyncSettings("eth1", group="ff02::81")
+
+
+def test_sync_errors_name_their_line() -> None:
+    assert error(cf("checkinterval=5", "syncid=3")) == (
+        "2:1: syncid needs syncinterface (the interface the sync daemons use)")
+    assert error(cf("syncinterface=eth1", "syncgroup=192.0.2.1")) == (
+        "2:11: syncgroup must be a multicast address (224.0.0.0/4 or ff00::/8), not 192.0.2.1")
+    assert error(cf("syncinterface=eth1", "syncrole=active")) == (
+        "2:10: unknown syncrole 'active' (expected both, master, backup or vrrp)")
+    assert error(cf("syncinterface=averyveryverylongname")).startswith(
+        "1:15: syncinterface must be a network interface name (at most 15 characters)")
+    assert error(cf("syncinterface=eth1", "syncid=256")) == "2:8: syncid must be a whole number from 0 to 255, not 256"
+    assert error(cf("syncinterface=eth1", "syncttl=0")) == "2:9: syncttl must be a whole number from 1 to 255, not 0"
+
+
+def test_sync_directives_are_global_only() -> None:
+    assert "syncid" in error(cf(VIRTUAL, REAL, "\tsyncid=3"))

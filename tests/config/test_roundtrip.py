@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lvsd.config import ldirectord, writer, yaml_reader
 from lvsd.config.directives import CHECKTYPES, SCHEDULERS, SERVICES
 from lvsd.config.loader import load
-from lvsd.config.model import ALL_EMAIL_STATUSES, Config, Fallback, RealServer, VirtualService
+from lvsd.config.model import ALL_EMAIL_STATUSES, Config, Fallback, RealServer, SyncSettings, VirtualService
 from tests.config.helpers import FakeResolver
 from tests.conformance.cases import CASES_DIR, all_cases
 
@@ -125,6 +125,11 @@ def configs(draw: st.DrawFn) -> Config:
         emailalertfreq=draw(st.integers(0, 60)),
         emailalertstatus=draw(st.frozensets(st.sampled_from(sorted(ALL_EMAIL_STATUSES)))),
         resyncinterval=draw(st.none() | st.integers(1, 3600).map(float)),
+        sync=draw(st.none() | st.builds(
+            SyncSettings, interface=st.sampled_from(["eth1", "bond0.12"]),
+            role=st.sampled_from(["both", "master", "backup", "vrrp"]), syncid=st.integers(0, 255),
+            maxlen=st.just(0) | st.integers(1, 65507), group=st.sampled_from(["", "239.1.2.3", "ff02::81"]),
+            port=st.just(0) | st.integers(1, 65535), ttl=st.just(0) | st.integers(1, 255))),
     )
 
 

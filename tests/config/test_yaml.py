@@ -9,7 +9,7 @@ import pytest
 from lvsd import cli
 from lvsd.config import loader, yaml_reader
 from lvsd.config.errors import ConfigError
-from lvsd.config.model import Fallback, RealServer
+from lvsd.config.model import Fallback, RealServer, SyncSettings
 from tests.config.helpers import FakeResolver
 
 PATH = "/etc/lvsd/lvsd.yaml"
@@ -154,3 +154,12 @@ def test_cli_convert_refuses_what_ldirectord_cf_cannot_hold(tmp_path: Path,
     assert cli.main(["convert", str(yml), "--to", "ldirectord"]) == 2
     assert f"{yml}:2:14: error: receive: a '#' cannot be written in a virtual block" in capsys.readouterr().err
     assert cli.main(["convert", str(yml), "--to", "json"]) == 255
+
+
+def test_the_pairs_sync_settings_are_top_level_keys_with_ldirectord_cf_errors() -> None:
+    config = parse("syncinterface: eth1\nsyncrole: vrrp\nsyncid: 51\nsyncgroup: 239.0.0.81\nsyncport: 8900\n")
+    assert config.sync == SyncSettings(interface="eth1", role="vrrp", syncid=51, group="239.0.0.81", port=8900)
+    assert errors("syncinterface: eth1\nsyncgroup: 192.0.2.1\nsyncid: 300\n") == [
+        "2:12: syncgroup must be a multicast address (224.0.0.0/4 or ff00::/8), not 192.0.2.1",
+        "3:9: syncid must be a whole number from 0 to 255, not 300"]
+    assert errors("syncttl: 2\n") == ["1:1: syncttl needs syncinterface (the interface the sync daemons use)"]
