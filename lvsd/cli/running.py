@@ -24,12 +24,12 @@ def read_pid(paths: Paths) -> tuple[int | None, bool]:
     return pid, b"lvsd" in cmdline
 
 
-def ask(paths: Paths, cmd: str, timeout: float = 10.0) -> dict[str, Any] | None:
+def ask(paths: Paths, cmd: str, timeout: float = 10.0, **args: Any) -> dict[str, Any] | None:
     """The running daemon's answer over its control socket, or None if it cannot be reached."""
     from lvsd.control import ask as control_ask
 
     try:
-        return control_ask(paths.socket, cmd, timeout=timeout)
+        return control_ask(paths.socket, cmd, timeout=timeout, **args)
     except (OSError, ValueError):
         return None
 

@@ -16,6 +16,12 @@ def print_status(state: Snapshot) -> None:
     """The daemon's view, one virtual service per block, one real server per line."""
     if state.degraded:
         print("  DEGRADED: kernel operations are failing; lvsd retries them (see the log)")
+    sync = state.sync
+    if sync is not None:
+        vrrp = f", VRRP {sync.vrrp}" if sync.vrrp else (", no VRRP state yet" if sync.role == "vrrp" else "")
+        print(f"  sync: role {sync.role}{vrrp}" + ("  DEGRADED" if sync.degraded else ""))
+        for daemon in sync.daemons or ("(no sync daemon runs)",):
+            print(f"    {daemon}")
     if state.last_reload and not state.last_reload.get("ok"):
         print("  last reload REFUSED; the configuration in force is the previous one")
     for v in state.virtuals:

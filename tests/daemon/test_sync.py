@@ -134,3 +134,47 @@ async def test_without_sync_settings_the_daemons_are_left_alone(tmp_path: Path) 
     finally:
         await stop_daemon(d, task)
     assert set(backend.sync) == {"backup"} and backend.sync_steps == []
+
+
+async def test_keepalived_notify_arguments_switch_the_role_through_the_command_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from lvsd.cli import main
+    from lvsd.cli.paths import Paths
+
+    monkeypatch.setenv("LVSD_RUNDIR", str(tmp_path))
+    cfg = config(tmp_path, "syncinterface=eth1\nsyncrole=vrrp")
+    backend = MemoryIPVS()
+    d, task = await start_daemon(cfg, backend, control_path=Paths(str(cfg)).socket)
+    try:
+        # keepalived runs: notify "/usr/sbin/lvsd vrrp -c CONFIG" + INSTANCE "VI_1" MASTER 100
+        code = await asyncio.to_thread(main, ["vrrp", "-c", str(cfg), "INSTANCE", "VI_1", "MASTER", "100"])
+        assert code == 0 and set(backend.sync) == {"master"}
+        assert "lvsd: VRRP MASTER; sync daemons: master on eth1" in capsys.readouterr().out
+        code = await asyncio.to_thread(main, ["vrrp", "-c", str(cfg), "backup"])
+        assert code == 0 and set(backend.sync) == {"backup"}
+        assert await asyncio.to_thread(main, ["vrrp", "-c", str(cfg), "INSTANCE", "VI_1", "PRIMARY"]) == 255
+        assert "no VRRP state in 'INSTANCE VI_1 PRIMARY'" in capsys.readouterr().err
+    finally:
+        await stop_daemon(d, task)
+    assert await asyncio.to_thread(main, ["vrrp", "-c", str(cfg), "MASTER"]) == 1  # nobody answers
+
+
+async def test_status_prints_the_role_the_vrrp_state_and_each_daemon(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from lvsd.cli.status import print_status
+    from lvsd.daemon.status import Snapshot
+
+    backend = MemoryIPVS()
+    d, task = await start_daemon(config(tmp_path, "syncinterface=eth1\nsyncrole=vrrp\nsyncid=4"), backend)
+    try:
+        await d.follow_vrrp("MASTER")
+        back = Snapshot.from_json(d.snapshot().as_json())  # as lvsd status reads it off the socket
+        assert back == d.snapshot()
+        print_status(back)
+    finally:
+        await stop_daemon(d, task)
+    out = capsys.readouterr().out
+    assert "  sync: role vrrp, VRRP MASTER\n    master on eth1, syncid 4, group 224.0.0.81:8848 ttl 1\n" in out
+    assert Snapshot.from_json({"pid": 1}).sync is None  # an older daemon says nothing of sync
