@@ -278,6 +278,13 @@ def _port(f: Field, _: Block) -> int:
     return f.integer(minimum=1, maximum=65535, what="checkport must be a port number")
 
 
+def _absolute(f: Field, _: Block) -> str:
+    value = f.nonempty(f.maybe_quoted(), "a path")
+    if not value.startswith("/"):
+        raise f.problem(f"{f.name} must be an absolute path, not {value!r}")
+    return value
+
+
 SYNC_ROLES = ("both", "master", "backup", "vrrp")
 SYNC_DIRECTIVES = ("syncrole", "syncid", "syncmaxlen", "syncgroup", "syncport", "syncttl")  # need syncinterface
 
@@ -348,6 +355,7 @@ DIRECTIVES: dict[str, Directive] = {
     "syncgroup": D(_syncgroup, "global"),
     "syncport": D(lambda f, b: f.integer(minimum=1, maximum=65535), "global"),
     "syncttl": D(lambda f, b: f.integer(minimum=1, maximum=255), "global"),
+    "vrrptrackfile": D(_absolute, "global"),  # lvsd extension: unserved virtuals, for keepalived's track_file
     # virtual only
     "real": D(_real, "virtual", multi=True),
     "real6": D(_real, "virtual", multi=True),

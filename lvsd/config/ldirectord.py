@@ -240,7 +240,7 @@ class _Reader:
             emailalertstatus=g.get("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
-            sync=self._sync(),
+            sync=self._sync(), vrrptrackfile=g.get("vrrptrackfile"),
         )
 
     def _sync(self) -> SyncSettings | None:

@@ -227,6 +227,8 @@ class Config:
     resyncinterval: float | None = None
     # lvsd extension (director pairs): the connection sync daemons; None = lvsd leaves them alone.
     sync: SyncSettings | None = None
+    # lvsd extension (director pairs): where to write the count of unserved virtual services for keepalived
+    vrrptrackfile: str | None = None
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property

@@ -127,6 +127,8 @@ def statements(config: Config) -> Plan:
             g.append(("syncrole", s.role))
         g += [(name, value) for name, value in (("syncid", s.syncid), ("syncmaxlen", s.maxlen), ("syncgroup", s.group),
                                                 ("syncport", s.port), ("syncttl", s.ttl)) if value]
+    if c.vrrptrackfile is not None:
+        g.append(("vrrptrackfile", c.vrrptrackfile))
     for v in c.virtuals:
         p.blocks.append(_block(p, v))
     return p

@@ -130,6 +130,7 @@ def configs(draw: st.DrawFn) -> Config:
             role=st.sampled_from(["both", "master", "backup", "vrrp"]), syncid=st.integers(0, 255),
             maxlen=st.just(0) | st.integers(1, 65507), group=st.sampled_from(["", "239.1.2.3", "ff02::81"]),
             port=st.just(0) | st.integers(1, 65535), ttl=st.just(0) | st.integers(1, 255))),
+        vrrptrackfile=draw(st.none() | PATHS),
     )
 
 

@@ -45,7 +45,7 @@ def lvsd_verdict(case: Case) -> tuple[bool, ConfigError | None]:
 # lvsd's own directives: ldirectord rejects them, so they have no place in a suite judged by it.
 LVSD_ONLY = frozenset(("drain", "draintimeout", "resyncinterval", "risecount", "tlsverify", "tlscafile",
                        "tlsservername", "syncinterface", "syncrole", "syncid", "syncmaxlen", "syncgroup",
-                       "syncport", "syncttl"))
+                       "syncport", "syncttl", "vrrptrackfile"))
 
 
 def test_suite_size_and_coverage() -> None:

@@ -14,7 +14,8 @@ import pytest
 from lvsd.daemon import syncd
 from lvsd.ipvs.memory import MemoryIPVS
 from lvsd.ipvs.sync import SyncDaemon
-from tests.support.daemon import daemon_config, start_daemon, stop_daemon
+from tests.support.daemon import daemon_config, http_virtual, start_daemon, stop_daemon
+from tests.support.switchable import Switchable
 from tests.support.waiting import until
 
 VIRTUAL = "virtual=198.51.100.1:80\n\treal=203.0.113.11:80 masq\n\tchecktype=on\n"
@@ -178,3 +179,40 @@ async def test_status_prints_the_role_the_vrrp_state_and_each_daemon(tmp_path: P
     out = capsys.readouterr().out
     assert "  sync: role vrrp, VRRP MASTER\n    master on eth1, syncid 4, group 224.0.0.81:8848 ttl 1\n" in out
     assert Snapshot.from_json({"pid": 1}).sync is None  # an older daemon says nothing of sync
+
+
+async def test_the_track_file_counts_unserved_virtuals_for_keepalived(tmp_path: Path, server: Switchable) -> None:
+    track = tmp_path / "vrrp-track"
+    cfg = tmp_path / "lvsd.cf"
+    cfg.write_text(daemon_config(tmp_path, VIRTUAL, http_virtual([server.port], vip="198.51.100.2"),
+                                 globals_=f"vrrptrackfile={track}"))
+    d, task = await start_daemon(cfg, MemoryIPVS())
+    try:
+        assert track.read_text() == "0\n"  # every virtual has a real in service
+        await server.set_mode("error500")
+        await until(lambda: track.read_text() == "1\n", 3)  # 198.51.100.2:80 has nowhere to send a connection
+        assert "1 virtual services unserved" in (tmp_path / "lvsd.log").read_text()
+        await server.set_mode("up")
+        await until(lambda: track.read_text() == "0\n", 3)
+    finally:
+        await stop_daemon(d, task)
+    assert track.read_text() == "2\n"  # the clean stop purged both: a healthy peer should take the VIP
+    assert not list(tmp_path.glob("*.lvsd-tmp"))
+
+
+def test_unserved_counts_a_fallback_as_served() -> None:
+    from lvsd.config.ldirectord import parse
+    from lvsd.ipvs.table import Dest, Service, Table
+    from lvsd.pair.track import unserved
+
+    config = parse("virtual=198.51.100.1:80\n\treal=203.0.113.11:80 masq\n\tfallback=127.0.0.1:80\n"
+                   "virtual=198.51.100.2:80\n\treal=203.0.113.12:80 masq\n", "/x.cf")
+    one, two = config.virtuals
+    table = Table()
+    for v in config.virtuals:
+        table.services[v.key] = Service(key=v.key, scheduler="wrr")
+    table.dests[one.key] = {("127.0.0.1", 80): Dest(addr="127.0.0.1", port=80, forward="gate", weight=1)}
+    quiesced = Dest(addr="203.0.113.12", port=80, forward="masq", weight=0)
+    table.dests[two.key] = {("203.0.113.12", 80): quiesced}
+    assert unserved(config, table) == ["198.51.100.2:80"]
+    assert unserved(config, Table()) == ["198.51.100.1:80", "198.51.100.2:80"]
