@@ -55,6 +55,8 @@ from lvsd.config.model import (
     Protocol,
     SyncSettings,
     VirtualService,
+    VrrpNode,
+    VrrpSettings,
 )
 from lvsd.config.reals import build_reals
 from lvsd.config.resolver import Resolver, SocketResolver
@@ -240,8 +242,26 @@ class _Reader:
             emailalertstatus=g.get("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
-            sync=self._sync(), vrrptrackfile=g.get("vrrptrackfile"),
+            sync=self._sync(), vrrptrackfile=g.get("vrrptrackfile"), vrrp=self._vrrp(),
         )
+
+    def _vrrp(self) -> VrrpSettings | None:
+        g = self.globals
+        names = ("vrrpinterface", "vrrpid", "vrrpadvert", "vrrpwarmup")
+        nodes = g.lists.get("vrrpnode", [])
+        addresses = g.lists.get("vrrpaddress", [])
+        if not nodes and not addresses and not any(n in g for n in names):
+            return None
+        seen: dict[str, int] = {}
+        for node in nodes:
+            name = node.value[0]
+            if name in seen:
+                self.src.error(node.line, node.col, f"vrrpnode {name} given twice (first on line {seen[name]})")
+            seen.setdefault(name, node.line)
+        return VrrpSettings(
+            interface=g.get("vrrpinterface", ""), vrid=g.get("vrrpid", 51), advert=g.get("vrrpadvert", 1.0),
+            warmup=g.get("vrrpwarmup", 30), nodes=tuple(VrrpNode(*n.value) for n in nodes),
+            addresses=tuple(a.value for a in addresses))
 
     def _sync(self) -> SyncSettings | None:
         g = self.globals

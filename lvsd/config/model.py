@@ -199,6 +199,31 @@ class SyncSettings:
     ttl: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class VrrpNode:
+    name: str
+    priority: int  # 1-254
+    address: str = ""  # for unicast VRRP; "" on any node: multicast
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpSettings:
+    """The pair's VRRP, as ``lvsd keepalived`` writes it for each node (lvsd extension: the ``vrrp*`` directives).
+
+    The virtual services' VIPs move with VRRP; ``addresses`` are the others (``ADDRESS/PREFIX``,
+    device or "" for ``interface``): with masq, the real servers' gateway. ``warmup``: seconds a
+    node that (re)starts waits before it takes the VIP back, while its backup sync daemon learns
+    the active side's connections (keepalived's ``preempt_delay``).
+    """
+
+    interface: str = ""
+    vrid: int = 51
+    advert: float = 1.0
+    warmup: int = 30
+    nodes: tuple[VrrpNode, ...] = ()
+    addresses: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """A whole configuration file, ready to run."""
@@ -229,6 +254,7 @@ class Config:
     sync: SyncSettings | None = None
     # lvsd extension (director pairs): where to write the count of unserved virtual services for keepalived
     vrrptrackfile: str | None = None
+    vrrp: VrrpSettings | None = None  # None: no vrrp* directive given
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property

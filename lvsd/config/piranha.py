@@ -28,9 +28,13 @@ each key becomes (reference peers.md §3.2-3.3):
   contract (``lvsd.checks.external``);
 * a server: ``address``, ``port`` (default the virtual's), ``weight``
   (default 1), ``active = 0`` (not configured);
-* keys that only concern pulse's failover, VIP bring-up or load monitoring
-  (primary, backup, heartbeat, keepalive, deadtime, rsh_command, vip_nmask,
-  load_monitor, ...) are read and reported as warnings "not applied by lvsd".
+* pulse's failover settings become the pair's (``lvsd keepalived`` writes keepalived's VRRP
+  from them): primary and backup (with backup_active) the two vrrpnode lines, deadtime / 3
+  (else keepalive) the advertisement interval, the VIPs' device (``address = IP eth0:1``)
+  the VRRP interface, vip_nmask and nat_router / nat_nmask addresses that move with them,
+  syncdaemon / syncd_iface / syncd_id the sync daemons;
+* keys that only concern pulse itself or load monitoring (heartbeat, heartbeat_port,
+  rsh_command, load_monitor, ...) are read and reported as warnings "not applied by lvsd".
 
 Every problem is reported at FILE:LINE:COL, all at once.
 """
@@ -44,22 +48,36 @@ from typing import TypedDict
 
 from lvsd.config.directives import MAX_PERSISTENT, MAX_SECONDS, SCHEDULERS
 from lvsd.config.errors import ConfigError
-from lvsd.config.model import CheckType, Config, Fallback, Forward, Location, Protocol, RealServer, VirtualService
+from lvsd.config.model import (
+    CheckType,
+    Config,
+    Fallback,
+    Forward,
+    Location,
+    Protocol,
+    RealServer,
+    SyncSettings,
+    VirtualService,
+    VrrpNode,
+    VrrpSettings,
+)
 from lvsd.config.source import Problem, Source
 from lvsd.ipvs.table import ServiceKey
 
 FORWARDS: dict[str, Forward] = {"direct": "gate", "nat": "masq", "tunnel": "ipip"}
+# pulse's failover settings that become the pair's VRRP and sync settings (see _pair)
+PAIR_GLOBAL = frozenset(("primary", "backup", "backup_active", "keepalive", "deadtime", "nat_router", "nat_nmask",
+                         "syncdaemon", "syncd_iface", "syncd_id"))
 NOT_APPLIED_GLOBAL = frozenset((
-    "primary", "primary_private", "backup", "backup_private", "backup_active", "heartbeat",
-    "heartbeat_port", "keepalive", "deadtime", "nat_router", "nat_nmask", "debug_level",
-    "monitor_links", "syncdaemon", "syncd_iface", "syncd_id", "tcp_timeout", "tcpfin_timeout",
+    "primary_private", "backup_private", "heartbeat", "heartbeat_port", "debug_level",
+    "monitor_links", "tcp_timeout", "tcpfin_timeout",
     "udp_timeout", "rsh_command", "hard_shutdown", "reservation_conflict_action", "active_cmd",
     "inactive_cmd"))
-GLOBAL_KEYS = frozenset(("serial_no", "service", "network")) | NOT_APPLIED_GLOBAL
-NOT_APPLIED_VIRTUAL = frozenset(("vip_nmask", "load_monitor"))
+GLOBAL_KEYS = frozenset(("serial_no", "service", "network")) | NOT_APPLIED_GLOBAL | PAIR_GLOBAL
+NOT_APPLIED_VIRTUAL = frozenset(("load_monitor",))
 VIRTUAL_KEYS = frozenset(("active", "address", "port", "protocol", "fwmark", "scheduler", "persistent",
                           "pmask", "send", "expect", "use_regex", "send_program", "timeout", "reentry",
-                          "quiesce_server", "sorry_server")) | NOT_APPLIED_VIRTUAL
+                          "quiesce_server", "sorry_server", "vip_nmask")) | NOT_APPLIED_VIRTUAL
 SERVER_KEYS = frozenset(("active", "address", "port", "weight"))
 DEFAULT_TIMEOUT = 10
 DEFAULT_REENTRY = 180
@@ -234,13 +252,12 @@ class _Reader:
             return
         first = blk.keys[found[0]]
         if blk.kind == "file":  # one warning for pulse's whole failover section
-            self.src.warning(first.line, first.key_col, "pulse's failover settings are read, but not applied "
-                             f"by lvsd: {', '.join(found)}")
+            self.src.warning(first.line, first.key_col, "pulse's own settings are read, but not applied by lvsd "
+                             f"(the pair runs on keepalived's VRRP: see lvsd keepalived): {', '.join(found)}")
             return
         for key in found:
             e = blk.keys[key]
-            what = "VIP bring-up (pulse's job)" if key == "vip_nmask" else "nanny's load monitoring"
-            self.src.warning(e.line, e.key_col, f"{key} is {what}: read, but not applied by lvsd")
+            self.src.warning(e.line, e.key_col, f"{key} is nanny's load monitoring: read, but not applied by lvsd")
 
     def read(self, root: Block) -> Config:
         self.unknown(root, GLOBAL_KEYS)
@@ -277,7 +294,69 @@ class _Reader:
                                f"(first defined on line {first})")
                 continue
             virtuals.append(virtual)
-        return Config(path=self.src.path, virtuals=tuple(virtuals))
+        vrrp, sync = self._pair(root, virtuals)
+        return Config(path=self.src.path, virtuals=tuple(virtuals), vrrp=vrrp, sync=sync)
+
+    def _pair(self, root: Block, virtuals: list[VirtualService]) -> tuple[VrrpSettings | None, SyncSettings | None]:
+        """pulse's failover settings as the pair's: primary and backup become VRRP nodes, keepalive and
+        deadtime the advertisement interval (VRRP declares the master dead after about three adverts, so
+        deadtime / 3), the VIPs' device the VRRP interface, nat_router an address that moves with them,
+        and syncdaemon / syncd_iface / syncd_id the sync daemons."""
+        k = root.keys
+        primary = self.get(root, "primary", lambda e: self.address(e, "primary"))
+        backup = self.get(root, "backup", lambda e: self.address(e, "backup"))
+        backup_active = self.get(root, "backup_active", lambda e: self.flag(e, "backup_active"), True)
+        keepalive = self.get(root, "keepalive", lambda e: self.integer(e, "keepalive", 1, 255))
+        deadtime = self.get(root, "deadtime", lambda e: self.integer(e, "deadtime", 1, 765))
+        sync: SyncSettings | None = None
+        if self.get(root, "syncdaemon", lambda e: self.flag(e, "syncdaemon"), False):
+            iface = k["syncd_iface"].value.split()[0] if "syncd_iface" in k else ""
+            if not iface:
+                self.src.error(k["syncdaemon"].line, k["syncdaemon"].col,
+                               "syncdaemon = 1 needs syncd_iface = INTERFACE")
+            syncid = self.get(root, "syncd_id", lambda e: self.integer(e, "syncd_id", 0, 255), 0)
+            sync = SyncSettings(interface=iface, role="both", syncid=int(syncid))  # type: ignore[call-overload]
+        if not isinstance(primary, str):
+            return None, sync
+        nodes = [VrrpNode("primary", 150, primary)]
+        if isinstance(backup, str) and backup_active:
+            nodes.append(VrrpNode("backup", 100, backup))
+        elif "backup" in k:
+            e = k["backup_active"] if "backup_active" in k else k["backup"]
+            self.src.warning(e.line, e.key_col, "backup_active = 0: no backup director, so no pair to write")
+        advert = 1.0
+        if isinstance(deadtime, int):
+            advert = max(0.01, round(deadtime / 3, 2))
+        elif isinstance(keepalive, int):
+            advert = float(keepalive)
+        interface = ""
+        addresses: list[tuple[str, str]] = []
+        for blk in root.children:
+            vip = blk.keys.get("address") if blk.kind == "virtual" else None
+            words = vip.value.split() if vip is not None else []
+            dev = words[1].split(":")[0] if len(words) == 2 else ""
+            interface = interface or dev
+            nmask = blk.keys.get("vip_nmask")
+            if words and nmask is not None and nmask.value != "255.255.255.255":
+                try:
+                    net = ipaddress.ip_network(f"{words[0]}/{nmask.value}", strict=False)
+                except ValueError:
+                    self.src.error(nmask.line, nmask.col, f"vip_nmask must be a netmask, not {nmask.value!r}")
+                else:
+                    addresses.append((f"{words[0]}/{net.prefixlen}", dev))
+        if "nat_router" in k:
+            e = k["nat_router"]
+            words = e.value.split()
+            try:
+                ip = str(ipaddress.ip_address(words[0])) if words else ""
+                prefix = ipaddress.ip_network(f"0.0.0.0/{k['nat_nmask'].value}").prefixlen if "nat_nmask" in k else 24
+            except ValueError:
+                self.src.error(e.line, e.col, f"nat_router must be IP [DEVICE] with nat_nmask a netmask, not "
+                               f"{e.value!r}")
+            else:
+                addresses.append((f"{ip}/{prefix}", words[1].split(":")[0] if len(words) > 1 else ""))
+        return VrrpSettings(interface=interface, vrid=51, advert=advert, nodes=tuple(nodes),
+                            addresses=tuple(addresses)), sync
 
     def get(self, blk: Block, key: str, fn: object, default: object = None) -> object:
         """Read ``blk.keys[key]`` with ``fn(entry)``; report a Problem at its line."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
 
 from lvsd.addr import bracketed, host_port
-from lvsd.config.directives import QUOTED, SERVICE_PORTS
+from lvsd.config.directives import DIRECTIVES, QUOTED, SERVICE_PORTS
 from lvsd.config.errors import ConfigError, Diagnostic
 from lvsd.config.model import (
     ALL_EMAIL_STATUSES,
@@ -129,6 +129,15 @@ def statements(config: Config) -> Plan:
                                                 ("syncport", s.port), ("syncttl", s.ttl)) if value]
     if c.vrrptrackfile is not None:
         g.append(("vrrptrackfile", c.vrrptrackfile))
+    if c.vrrp is not None:
+        r = c.vrrp
+        if r.interface:
+            g.append(("vrrpinterface", r.interface))
+        g.append(("vrrpid", r.vrid))
+        g.append(("vrrpadvert", f"{r.advert:g}"))
+        g.append(("vrrpwarmup", r.warmup))
+        g += [("vrrpnode", " ".join(x for x in (n.name, str(n.priority), n.address) if x)) for n in r.nodes]
+        g += [("vrrpaddress", f"{a} dev {dev}" if dev else a) for a, dev in r.addresses]
     for v in c.virtuals:
         p.blocks.append(_block(p, v))
     return p
@@ -309,8 +318,8 @@ def to_yaml(config: Config) -> tuple[str, list[Diagnostic]]:
     p = statements(config)
     doc: dict[str, object] = {}
     for name, value in p.globals:
-        if name == "execute":
-            items = doc.setdefault("execute", [])
+        if DIRECTIVES[name].multi:
+            items = doc.setdefault(name, [])
             assert isinstance(items, list)
             items.append(value)
         else:

@@ -53,6 +53,7 @@ from lvsd.config.source import Source
 REAL_KEYS = ("real", "forward", "weight", "request", "receive", "l_threshold", "u_threshold")
 EXTRA_KEYS = ("reentry", "send_program")  # lvsd only
 _GLOBAL_KEYS = [k for k, d in DIRECTIVES.items() if d.scope != "virtual"] + ["virtuals"]
+_GLOBAL_LISTS = frozenset(k for k, d in DIRECTIVES.items() if d.scope == "global" and d.multi)  # execute, vrrpnode
 _VIRTUAL_KEYS = ([k for k, d in DIRECTIVES.items() if d.scope != "global" and k not in ("real", "real6")]
                  + ["virtual", "virtual6", "reals", *EXTRA_KEYS])
 
@@ -148,9 +149,10 @@ class _Reader:
         for name, key, node in top:
             if name == "virtuals":
                 virtuals = node
-            elif name == "execute" and isinstance(node, yaml.SequenceNode):
+            elif name in _GLOBAL_LISTS and isinstance(node, yaml.SequenceNode):
                 for item in node.value:
-                    yield from self.guarded(lambda item=item, key=key: self.statement("global", "execute", key, item))
+                    yield from self.guarded(
+                        lambda item=item, key=key, name=name: self.statement("global", name, key, item))
             elif name in _GLOBAL_KEYS:
                 yield from self.guarded(lambda key=key, node=node, name=name: self.statement("global", name, key, node))
             else:

@@ -10,7 +10,7 @@ import pytest
 from lvsd import cli
 from lvsd.config import ldirectord, loader, piranha
 from lvsd.config.errors import ConfigError
-from lvsd.config.model import Config, Fallback, RealServer
+from lvsd.config.model import Config, Fallback, RealServer, SyncSettings, VrrpNode, VrrpSettings
 from lvsd.ipvs.table import ServiceKey
 
 EXAMPLE = Path(__file__).parent / "data" / "piranha-lvs.cf"
@@ -47,10 +47,29 @@ def test_the_example_file() -> None:
     assert (v.reentry, v.quiescent, v.failurecount) == (10.0, False, 1)
     assert v.reals == tuple(RealServer(ip=f"203.0.113.1{i}", port=80, forward="gate") for i in (1, 2, 3))
     warned = [w.message for w in config.warnings]
-    assert any(m.startswith("pulse's failover settings are read, but not applied by lvsd: primary, "
-                            "rsh_command, backup_active, backup, heartbeat") for m in warned)
-    assert "vip_nmask is VIP bring-up (pulse's job): read, but not applied by lvsd" in warned
+    assert any(m.startswith("pulse's own settings are read, but not applied by lvsd (the pair runs on "
+                            "keepalived's VRRP: see lvsd keepalived): rsh_command, heartbeat, heartbeat_port")
+               for m in warned)
     assert "load_monitor is nanny's load monitoring: read, but not applied by lvsd" in warned
+    # pulse's failover settings become the pair's: two nodes, deadtime 5 s -> adverts every 5/3 s, eth0
+    assert config.vrrp == VrrpSettings(interface="eth0", vrid=51, advert=1.67,
+                                       nodes=(VrrpNode("primary", 150, "192.0.2.11"),
+                                              VrrpNode("backup", 100, "192.0.2.12")))
+    assert config.sync is None  # the example runs no sync daemon
+
+
+def test_pulse_nat_router_vip_nmask_and_sync_daemon_become_the_pairs() -> None:
+    text = ("serial_no = 1\nprimary = 192.0.2.11\nbackup = 192.0.2.12\nbackup_active = 1\nkeepalive = 1\n"
+            "nat_router = 203.0.113.1 eth1:1\nnat_nmask = 255.255.255.0\nsyncdaemon = 1\nsyncd_iface = eth2\n"
+            "syncd_id = 7\nnetwork = nat\nvirtual web {\n    active = 1\n    address = 198.51.100.1 eth0:1\n"
+            "    vip_nmask = 255.255.255.0\n    port = 80\n    " + SERVER + "\n}\n")
+    config = parse(text)
+    assert config.vrrp is not None and config.vrrp.advert == 1.0 and config.vrrp.interface == "eth0"
+    assert config.vrrp.addresses == (("198.51.100.1/24", "eth0"), ("203.0.113.1/24", "eth1"))
+    assert config.sync == SyncSettings(interface="eth2", role="both", syncid=7)
+    alone = parse(text.replace("backup_active = 1", "backup_active = 0"))
+    assert alone.vrrp is not None and [n.name for n in alone.vrrp.nodes] == ["primary"]
+    assert "backup_active = 0: no backup director, so no pair to write" in [w.message for w in alone.warnings]
 
 
 def test_sniffing_rule() -> None:

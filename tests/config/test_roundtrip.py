@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 from lvsd.config import ldirectord, writer, yaml_reader
 from lvsd.config.directives import CHECKTYPES, SCHEDULERS, SERVICES
 from lvsd.config.loader import load
-from lvsd.config.model import ALL_EMAIL_STATUSES, Config, Fallback, RealServer, SyncSettings, VirtualService
+from lvsd.config.model import (
+    ALL_EMAIL_STATUSES,
+    Config,
+    Fallback,
+    RealServer,
+    SyncSettings,
+    VirtualService,
+    VrrpNode,
+    VrrpSettings,
+)
 from tests.config.helpers import FakeResolver
 from tests.conformance.cases import CASES_DIR, all_cases
 
@@ -131,6 +140,14 @@ def configs(draw: st.DrawFn) -> Config:
             maxlen=st.just(0) | st.integers(1, 65507), group=st.sampled_from(["", "239.1.2.3", "ff02::81"]),
             port=st.just(0) | st.integers(1, 65535), ttl=st.just(0) | st.integers(1, 255))),
         vrrptrackfile=draw(st.none() | PATHS),
+        vrrp=draw(st.none() | st.builds(
+            VrrpSettings, interface=st.sampled_from(["", "eth0"]), vrid=st.integers(1, 255),
+            advert=st.sampled_from([1.0, 0.25, 3.0]), warmup=st.integers(0, 3600),
+            nodes=st.lists(st.builds(VrrpNode, name=st.sampled_from(["a", "b", "lvs-2"]), priority=st.integers(1, 254),
+                                     address=st.sampled_from(["", "192.0.2.7", "2001:db8::7"])),
+                           max_size=3, unique_by=lambda n: n.name).map(tuple),
+            addresses=st.lists(st.sampled_from([("203.0.113.1/24", "eth1"), ("198.51.100.9/32", "")]),
+                               max_size=2, unique=True).map(tuple))),
     )
 
 

@@ -45,7 +45,8 @@ def lvsd_verdict(case: Case) -> tuple[bool, ConfigError | None]:
 # lvsd's own directives: ldirectord rejects them, so they have no place in a suite judged by it.
 LVSD_ONLY = frozenset(("drain", "draintimeout", "resyncinterval", "risecount", "tlsverify", "tlscafile",
                        "tlsservername", "syncinterface", "syncrole", "syncid", "syncmaxlen", "syncgroup",
-                       "syncport", "syncttl", "vrrptrackfile"))
+                       "syncport", "syncttl", "vrrptrackfile", "vrrpinterface", "vrrpid", "vrrpadvert",
+                       "vrrpwarmup", "vrrpnode", "vrrpaddress"))
 
 
 def test_suite_size_and_coverage() -> None:
