@@ -6,8 +6,11 @@ One segment (the bridge ``labpb0`` in the lab's root namespace, which only switc
 * ``pda`` / ``pdb``: directors A and B, 192.0.2.61 / .62, each running either lvsd plus keepalived
   in VRRP-only mode (``stack="lvsd"``: the configs come from ``lvsd keepalived``) or keepalived's
   whole stack (its VRRP, its checker and its ``lvs_sync_daemon``: ``stack="keepalived"``);
-* ``prs1`` / ``prs2``: real servers 192.0.2.71 / .72 for direct routing (DR): the VIP on lo,
-  arp_ignore=1, arp_announce=2; tests/lab/pair_agent.py serves and echoes there.
+* ``prs1`` / ``prs2``: real servers 192.0.2.71 / .72; tests/lab/pair_agent.py serves and echoes
+  there. For direct routing (``forward="gate"``) each has the VIP on lo, arp_ignore=1 and
+  arp_announce=2. For masq their default route is 192.0.2.1, an address VRRP moves with the VIP,
+  and the client is 203.0.113.50 (another subnet on the same segment), so every reply goes back
+  through the active director.
 
 A scenario starts both directors (A has the higher priority), waits until A holds the VIP and B's
 table is ready, runs the client (long-lived echoing connections plus a new connection every
@@ -43,6 +46,9 @@ VRID = 51
 
 Stack = Literal["lvsd", "keepalived"]
 Failure = Literal["link", "kill", "checks", "switchover"]
+Forward = Literal["gate", "masq"]
+GATEWAY = "192.0.2.1"  # masq: the real servers' gateway, moved by VRRP with the VIP
+MASQ_CLIENT = "203.0.113.50"
 
 
 def sh(*argv: str, check: bool = True, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -70,10 +76,10 @@ vrrpadvert={advert}
 vrrpwarmup={warmup}
 vrrpnode=a 150 192.0.2.61
 vrrpnode=b 100 192.0.2.62
-
+{extra}
 virtual={vip}:80
-	real=192.0.2.71:80 gate
-	real=192.0.2.72:80 gate
+	real=192.0.2.71:80 {forward}
+	real=192.0.2.72:80 {forward}
 	service=http
 	request="/health"
 	receive="OK"
@@ -101,14 +107,14 @@ vrrp_instance VI_PAIR {{
         {peer}
     }}
     virtual_ipaddress {{
-        {vip}/32 dev eth0
+        {vip}/32 dev eth0{gateway}
     }}
 }}
 
 virtual_server {vip} 80 {{
     delay_loop 1
     lb_algo rr
-    lb_kind DR
+    lb_kind {kind}
     protocol TCP
 {reals}
 }}
@@ -164,12 +170,17 @@ class Director:
         return sorted(set(found))
 
     def kill(self) -> None:
-        """kill -9 of everything at once: a crash, so nothing says goodbye (no VRRP priority 0, no VIP removed)."""
-        for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """kill -9 of everything at once: a crash, so nothing says goodbye (no VRRP priority 0, no VIP removed).
+
+        Every process is stopped first: killing keepalived's parent before its children would let them
+        hear of it (keepalived's children get SIGTERM when their parent dies) and leave cleanly."""
+        pids = self.pids()
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
         for p in self.procs:
             try:
                 p.wait(timeout=10)
@@ -194,8 +205,9 @@ class Director:
 
 
 class PairLab:
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, forward: Forward = "gate") -> None:
         self.work = work
+        self.forward = forward
         self.reals: list[subprocess.Popen[bytes]] = []
         self.fail_file = work / "fail-for"
         self.directors: dict[str, Director] = {}
@@ -206,14 +218,23 @@ class PairLab:
         self.teardown()
         sh("ip", "link", "add", BRIDGE, "type", "bridge")
         sh("ip", "link", "set", BRIDGE, "up")
-        for netns, ip in [CLIENT, *((d[0], d[1]) for d in DIRECTORS.values()), *REALS.values()]:
+        masq = self.forward == "masq"
+        client = (CLIENT[0], MASQ_CLIENT) if masq else CLIENT
+        for netns, ip in [client, *((d[0], d[1]) for d in DIRECTORS.values()), *REALS.values()]:
             self._attach(netns, ip)
         sh("ip", "-n", CLIENT[0], "route", "add", f"{VIP}/32", "dev", "eth0")
         for netns, _ip in REALS.values():
+            if masq:
+                sh("ip", "-n", netns, "route", "add", "default", "via", GATEWAY)
+                continue
             sh("ip", "-n", netns, "addr", "add", f"{VIP}/32", "dev", "lo")
             for key, value in (("arp_ignore", "1"), ("arp_announce", "2")):
                 for dev in ("all", "eth0"):
                     ns(netns, "sysctl", "-q", "-w", f"net.ipv4.conf.{dev}.{key}={value}")
+        if masq:  # the directors route the replies back to the client's subnet
+            for netns, _ip, _p in DIRECTORS.values():
+                sh("ip", "-n", netns, "route", "add", "203.0.113.0/24", "dev", "eth0")
+                ns(netns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
         self.fail_file.write_text("")
         for name, (netns, _ip) in REALS.items():
             self.reals.append(subprocess.Popen(
@@ -262,8 +283,9 @@ class PairLab:
 
     def _start_lvsd(self, d: Director, advert: float, warmup: int, role: str) -> None:
         cfg = d.work / "lvsd.cf"
+        extra = f"vrrpaddress={GATEWAY}/24 dev eth0\n" if self.forward == "masq" else ""
         cfg.write_text(LVSD_CONFIG.format(work=d.work, role=role, syncid=SYNC_ID, vrid=VRID, advert=f"{advert:g}",
-                                          warmup=warmup, vip=VIP))
+                                          warmup=warmup, vip=VIP, extra=extra, forward=self.forward))
         env = dict(os.environ, LVSD_RUNDIR=str(d.work), PYTHONPATH=str(REPO))
         # keepalived runs its notify command as root from a directory only root can write
         notify = Path("/run") / f"lvsd-pair-{d.name}"
@@ -282,7 +304,9 @@ class PairLab:
         conf = d.work / "keepalived.conf"
         conf.write_text(KEEPALIVED_STACK.format(node=d.name, syncid=SYNC_ID, vrid=VRID, priority=d.priority,
                                                 advert=f"{advert:g}", warmup=warmup, ip=d.ip, peer=peer, vip=VIP,
-                                                reals=reals))
+                                                reals=reals, kind="NAT" if self.forward == "masq" else "DR",
+                                                gateway=f"\n        {GATEWAY}/24 dev eth0"
+                                                if self.forward == "masq" else ""))
         self._keepalived(d, conf, vrrp_only=False)
 
     def _keepalived(self, d: Director, conf: Path, *, vrrp_only: bool) -> None:
@@ -325,10 +349,10 @@ class PairLab:
     # -- one run -----------------------------------------------------------------
 
     def scenario(self, stack: Stack, failure: Failure, *, seconds: float = 18.0, fail_after: float = 4.0,
-                 n_long: int = 6, advert: float = 1.0) -> dict[str, Any]:
+                 n_long: int = 6, advert: float = 1.0, role: str = "both") -> dict[str, Any]:
         self.build()
         try:
-            self.start(stack, advert=advert)
+            self.start(stack, advert=advert, role=role)
             self.wait_ready()
             out = self.work / f"client-{stack}-{failure}.json"
             client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
@@ -340,17 +364,70 @@ class PairLab:
             self.fail(failure)
             b = self.directors["b"]
             vip_moved = None
+            held, flaps = False, 0
             while client.poll() is None and time.monotonic() - broke < seconds:
-                if vip_moved is None and b.holds_vip():
+                now_held = b.holds_vip()
+                if vip_moved is None and now_held:
                     vip_moved = time.monotonic() - broke
+                flaps += now_held != held and vip_moved is not None and not now_held
+                held = now_held
                 time.sleep(0.05)
             _, err = client.communicate(timeout=seconds + 30)
             if client.returncode != 0:
                 raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
             found = summarise(json.loads(out.read_text()), broke, vip_moved, stack, failure)
-            return {**found, "standby_held_before": synced}
+            daemons = ns(b.netns, "ipvsadm", "-L", "--daemon", check=False).stdout
+            return {**found, "forward": self.forward, "standby_held_before": synced, "advert": advert,
+                    "vip_lost_again": flaps,
+                    "standby_sync_after": sorted(w for w in ("master", "backup") if f"{w} sync daemon" in daemons)}
         finally:
             self.teardown()
+
+
+    def switchover_and_back(self, *, warmup: int = 6, seconds: float = 40.0, n_long: int = 6) -> dict[str, Any]:
+        """A planned switchover to B (A's keepalived stops cleanly), then A's keepalived back: after ``warmup``
+        seconds (preempt_delay) A takes the VIP again. Long-lived connections must live through both."""
+        self.build()
+        try:
+            self.start("lvsd", warmup=warmup)
+            self.wait_ready()
+            a, b = self.directors["a"], self.directors["b"]
+            out = self.work / "client-switchover.json"
+            client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
+                                       "--seconds", str(seconds), "--long", str(n_long), "--out", str(out)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            time.sleep(4)
+            keepalived = next(p for p in a.procs if "keepalived" in " ".join(map(str, p.args)))
+            switched = time.monotonic()
+            keepalived.terminate()
+            keepalived.wait(timeout=15)
+            a.procs.remove(keepalived)
+            to_b = _wait(b.holds_vip, 20)
+            time.sleep(4)
+            back = time.monotonic()
+            self._keepalived(a, a.work / "keepalived.conf", vrrp_only=True)
+            to_a = _wait(lambda: a.holds_vip() and not b.holds_vip(), warmup + 30)
+            _, err = client.communicate(timeout=seconds + 30)
+            if client.returncode != 0:
+                raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
+            run = json.loads(out.read_text())
+            longs = run["long"]
+            return {"to_b_s": None if to_b is None else round(to_b - switched, 2),
+                    "back_to_a_s": None if to_a is None else round(to_a - back, 2), "warmup": warmup,
+                    "failed_new_connections": sum(1 for t, ok in run["attempts"] if t >= switched and not ok),
+                    "long_lived_kept": sum(1 for x in longs if x["alive"]), "long_lived": len(longs),
+                    "long_lived_opened": sum(1 for x in longs if x["opened"])}
+        finally:
+            self.teardown()
+
+
+def _wait(pred: Any, timeout: float) -> float | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return time.monotonic()
+        time.sleep(0.05)
+    return None
 
 
 def summarise(run: dict[str, Any], broke: float, vip_moved: float | None, stack: Stack,
