@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "try-restart": ("restart if running, else do nothing", START),
     "reload": ("re-read CONFIG as a transaction (2: refused)", ()),
     "force-reload": ("the same as reload", ()),
-    "status": ("0 running, 1 stale PID file, 3 stopped; each real", ("json",)),
+    "status": ("0 running, 1 stale PID file, 3 stopped; each real", ("json", "require")),
 }
 DESCRIPTIONS = {
     "start": "Start the daemon for CONFIG. Detached, it returns once the first checks ran and the table is set "
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             return restart(paths, opts, only_if_running=command == "try-restart")
         if command in ("reload", "force-reload"):
             return reload(paths)
-        return status(paths, args.json)
+        return status(paths, args.json, args.require)
     except (IPVSError, OSError) as exc:
         sys.stderr.write(f"lvsd: {exc}\n")
         return exits.FAIL
@@ -156,10 +156,28 @@ def reload(paths: Paths) -> int:
     return exits.CONFIG
 
 
-def status(paths: Paths, as_json: bool = False) -> int:
+def unmet(state: Snapshot, require: str) -> list[str]:
+    """What keeps the daemon from being ``reconciled`` or ``serving`` (empty: it is)."""
+    problems = ["kernel operations are failing (degraded)"] if state.degraded else []
+    problems += [f"{v.service}: not in the kernel table" for v in state.virtuals if not v.in_kernel]
+    if require == "serving":
+        problems += [f"{v.service}: no real server or fallback in service" for v in state.virtuals
+                     if v.in_kernel and not any(r.kernel_weight for r in v.reals)
+                     and not (v.fallback is not None and v.fallback.active)]
+    return problems
+
+
+def status(paths: Paths, as_json: bool = False, require: str | None = None) -> int:
     pid, running = read_pid(paths)
     if running:
         state = ask(paths, "status")
+        if require is not None:
+            problems = ["its control socket did not answer"] if state is None else unmet(
+                Snapshot.from_json(state), require)
+            for problem in problems:
+                sys.stderr.write(f"lvsd: not {require}: {problem}\n")
+            if problems:
+                return exits.FAIL
         if as_json:
             print(json.dumps({"running": True, "pid": pid, **(state or {})}, indent=2))
             return exits.OK

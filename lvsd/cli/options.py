@@ -29,6 +29,11 @@ _DAEMON_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--fallbackcommand-at-stop",), {
         "action": "store_true", "help": "run 'fallbackcommand stop' for active fallbacks when lvsd stops"}),
     (("--json",), {"action": "store_true", "help": "print the daemon's view as JSON"}),
+    (("--require",), {
+        "choices": ("reconciled", "serving"),
+        "help": "exit 1 unless the running daemon's table is reconciled (no kernel operation failing, every "
+                "virtual service in the kernel), or serving (that, and every virtual service has a real server "
+                "or its fallback in service): the OCF agent's deeper monitors"}),
 )
 
 
