@@ -39,11 +39,22 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pair-failover.json")
     parser.add_argument("--quick", action="store_true", help="the link failure once per stack, nothing else")
     parser.add_argument("--forward", choices=("gate", "masq"), default="gate")
+    parser.add_argument("--adverts", action="store_true",
+                        help="only the lvsd link failure at each sub-second advert, --repeat times, into --out")
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         lab = PairLab(Path(tmp), args.forward)
+        if args.adverts:
+            for _ in range(args.repeat):
+                for advert in (1.0, *ADVERTS):
+                    got = lab.scenario("lvsd", "link", advert=advert)
+                    print(json.dumps(got), flush=True)
+                    runs.append(got)
+            args.out.write_text(json.dumps({"host": platform.node(), "repeat": args.repeat, "runs": runs}, indent=2)
+                                + "\n")
+            return 0
         failures = ("link",) if args.quick else FAILURES
         for _ in range(1 if args.quick else args.repeat):
             for failure in failures:

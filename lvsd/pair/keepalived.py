@@ -13,7 +13,8 @@ one ``vrrp_instance`` that:
   weight large enough that one unserved service puts a node below every healthy peer, and
   small enough that equally sick nodes keep their order;
 * tells lvsd its state through ``notify`` (``lvsd vrrp``), for ``syncrole=vrrp``;
-* speaks unicast to the other nodes when every ``vrrpnode`` has an address, else multicast.
+* speaks unicast to the other nodes when every ``vrrpnode`` has an address, else multicast;
+* uses VRRPv3 when ``vrrpadvert`` is not whole seconds (VRRPv2 counts in seconds).
 
 Pure: a :class:`~lvsd.config.model.Config` in, text out; :class:`PairError` says what is missing.
 """
@@ -92,6 +93,8 @@ def node_config(config: Config, node_name: str, *, notify: str = NOTIFY) -> str:
         f"    priority {node.priority}",
         f"    advert_int {r.advert:g}",
     ]
+    if not float(r.advert).is_integer():
+        lines.append("    version 3")  # VRRPv2 advertises in whole seconds: sub-second intervals need VRRPv3
     if r.warmup:
         lines.append(f"    preempt_delay {r.warmup}")
     if all(n.address for n in r.nodes):

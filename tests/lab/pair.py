@@ -100,7 +100,7 @@ vrrp_instance VI_PAIR {{
     interface eth0
     virtual_router_id {vrid}
     priority {priority}
-    advert_int {advert}
+    advert_int {advert}{version}
     preempt_delay {warmup}
     unicast_src_ip {ip}
     unicast_peer {{
@@ -305,6 +305,7 @@ class PairLab:
         conf.write_text(KEEPALIVED_STACK.format(node=d.name, syncid=SYNC_ID, vrid=VRID, priority=d.priority,
                                                 advert=f"{advert:g}", warmup=warmup, ip=d.ip, peer=peer, vip=VIP,
                                                 reals=reals, kind="NAT" if self.forward == "masq" else "DR",
+                                                version="" if float(advert).is_integer() else "\n    version 3",
                                                 gateway=f"\n        {GATEWAY}/24 dev eth0"
                                                 if self.forward == "masq" else ""))
         self._keepalived(d, conf, vrrp_only=False)
