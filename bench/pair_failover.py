@@ -41,6 +41,7 @@ def main() -> int:
     parser.add_argument("--forward", choices=("gate", "masq"), default="gate")
     parser.add_argument("--adverts", action="store_true",
                         help="only the lvsd link failure at each sub-second advert, --repeat times, into --out")
+    parser.add_argument("--advert-list", default="1,0.5,0.3,0.2", help="the adverts --adverts runs (seconds)")
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
     t0 = time.monotonic()
@@ -48,7 +49,7 @@ def main() -> int:
         lab = PairLab(Path(tmp), args.forward)
         if args.adverts:
             for _ in range(args.repeat):
-                for advert in (1.0, *ADVERTS):
+                for advert in (float(a) for a in args.advert_list.split(",")):
                     got = lab.scenario("lvsd", "link", advert=advert)
                     print(json.dumps(got), flush=True)
                     runs.append(got)

@@ -378,8 +378,11 @@ class PairLab:
                 raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
             found = summarise(json.loads(out.read_text()), broke, vip_moved, stack, failure)
             daemons = ns(b.netns, "ipvsadm", "-L", "--daemon", check=False).stdout
+            log = b.work / "keepalived.log"
+            # B became MASTER once (at the break); more means the VIP flapped, before or after it
+            b_master = log.read_text(errors="replace").count("Entering MASTER STATE") if log.exists() else None
             return {**found, "forward": self.forward, "standby_held_before": synced, "advert": advert,
-                    "vip_lost_again": flaps,
+                    "vip_lost_again": flaps, "standby_became_master": b_master,
                     "standby_sync_after": sorted(w for w in ("master", "backup") if f"{w} sync daemon" in daemons)}
         finally:
             self.teardown()

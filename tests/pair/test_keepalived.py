@@ -41,7 +41,8 @@ def test_each_node_gets_its_priority_its_peer_every_vip_once_and_lvsds_health() 
     assert "    unicast_peer {\n        192.0.2.11\n    }\n" in one
     assert ("    virtual_ipaddress {\n        198.51.100.1/32 dev eth0\n        2001:db8::1/128 dev eth0\n"
             "        203.0.113.1/24 dev eth1\n    }\n") in one
-    assert "    virtual_router_id 61\n    priority 150\n    advert_int 0.5\n    version 3\n    preempt_delay 20\n" in one
+    assert ("    virtual_router_id 61\n    priority 150\n    advert_int 0.5\n    version 3\n"
+            "    preempt_delay 20\n") in one
     assert "    state BACKUP\n" in one  # the priorities decide; nobody starts as MASTER
     assert "    version 3\n" in one  # half-second adverts: VRRPv2 would count whole seconds
     assert "version 3" not in node_config(parse(PAIR.replace("vrrpadvert=0.5", "vrrpadvert=2"), "/x.cf"), "lvs1")
