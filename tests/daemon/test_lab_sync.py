@@ -88,8 +88,9 @@ def daemons(out: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^(master|backup) sync daemon \(mcast=(\S+), syncid=12", out, re.M)}
 
 
-def peer_connections() -> list[str]:
-    return [line for line in in_peer("ipvsadm", "-Lnc").stdout.splitlines() if "198.51.100.1:80" in line]
+def connections(listing: str, client: str) -> list[str]:
+    """The entries of one client connection (``192.0.2.2:PORT``): other tests' closed ones linger in TIME_WAIT."""
+    return [line for line in listing.splitlines() if f" {client} " in f" {line} " and "198.51.100.1:80" in line]
 
 
 def test_a_connection_through_one_director_is_in_the_others_table(lab: Lab, peer: Path, tmp_path: Path) -> None:
@@ -108,11 +109,12 @@ def test_a_connection_through_one_director_is_in_the_others_table(lab: Lab, peer
         try:
             for _ in range(4):  # the kernel sends a connection at its third packet (sync_threshold 3 50)
                 assert conn.request().ok
-            wait_until(lambda: peer_connections() != [], 10, 0.2,
+            client = f"192.0.2.2:{conn.local_port}"
+            wait_until(lambda: connections(in_peer("ipvsadm", "-Lnc").stdout, client) != [], 10, 0.2,
                        explain=lambda: in_peer("ipvsadm", "-Lnc").stdout)
-            (line,) = peer_connections()
-            here_lines = [x for x in run("ipvsadm", "-Lnc").splitlines() if "198.51.100.1:80" in x]
-            assert len(here_lines) == 1
+            (line,) = connections(in_peer("ipvsadm", "-Lnc").stdout, client)
+            here_lines = connections(run("ipvsadm", "-Lnc"), client)
+            assert len(here_lines) == 1, here_lines
             # the same client, virtual and real server on both directors
             assert here_lines[0].split()[3:6] == line.split()[3:6], (here_lines, line)
             assert line.split()[3].startswith("192.0.2.2:") and line.split()[5].startswith("203.0.113.1"), line

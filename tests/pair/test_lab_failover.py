@@ -45,9 +45,9 @@ def test_the_standby_takes_over_and_every_long_lived_connection_survives(tmp_pat
     got = lab.scenario("lvsd", failure)  # type: ignore[arg-type]  # one of the Failure words (tears down itself)
     assert got["vip_moved_s"] is not None, got  # B holds the VIP
     assert got["new_connections_back_s"] is not None, got  # new connections work again, through B
-    assert got["standby_held_before"] == got["long_lived"] == 6, got  # B knew them before the break
+    assert got["standby_held_before"] >= got["long_lived"] == 6, got  # B knew them (and any new one in flight)
     assert got["long_lived_kept"] == got["long_lived_opened"] == 6, got
-    assert got["vip_lost_again"] == 0, got  # no flapping back
+    assert got["vip_lost_again"] == 0 and got["standby_became_master"] == 1, got  # no flapping, before or after
 
 
 def test_with_syncrole_vrrp_keepalived_notify_switches_the_new_active_ones_sync_to_master(pair: PairLab) -> None:
