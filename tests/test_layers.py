@@ -39,7 +39,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 PURE = ("lvsd.health", "lvsd.reconcile", "lvsd.ipvs.table", "lvsd.addr", "lvsd.config.model",
         "lvsd.config.values", "lvsd.config.lexer", "lvsd.config.errors", "lvsd.config.directives",
         "lvsd.config.addresses", "lvsd.config.reals", "lvsd.cli.planview", "lvsd.daemon.status",
-        "lvsd.daemon.resync", "lvsd.ipvs.sync", "lvsd.pair.roles", "lvsd.pair.track", "lvsd.pair.keepalived")
+        "lvsd.daemon.resync", "lvsd.ipvs.sync",
+        "lvsd.pair.roles", "lvsd.pair.track", "lvsd.pair.keepalived", "lvsd.config.pair", "lvsd.config.pulse")
 IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "ssl", "signal", "threading",
               "multiprocessing", "time", "os", "shutil", "smtplib", "urllib", "http", "aiohttp", "pyroute2",
               "structlog", "yaml", "io", "pathlib", "tempfile", "fcntl", "resource")

@@ -31,6 +31,7 @@ from typing import Literal
 
 from lvsd.config.addresses import parse_fallback, parse_real
 from lvsd.config.model import ALL_EMAIL_STATUSES, EmailStatus
+from lvsd.config.pair import PAIR_DIRECTIVES
 from lvsd.config.values import Field, choices
 
 Scope = Literal["global", "virtual", "both"]
@@ -278,87 +279,6 @@ def _port(f: Field, _: Block) -> int:
     return f.integer(minimum=1, maximum=65535, what="checkport must be a port number")
 
 
-def _absolute(f: Field, _: Block) -> str:
-    value = f.nonempty(f.maybe_quoted(), "a path")
-    if not value.startswith("/"):
-        raise f.problem(f"{f.name} must be an absolute path, not {value!r}")
-    return value
-
-
-_IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}", re.ASCII)
-
-
-def _vrrpnode(f: Field, _: Block) -> tuple[str, int, str]:
-    """``NAME PRIORITY [ADDRESS]``: one director of the pair, its VRRP priority, its address for unicast VRRP."""
-    words = f.raw().split()
-    if not 2 <= len(words) <= 3:
-        raise f.problem("vrrpnode wants NAME PRIORITY [ADDRESS] (a node name, its VRRP priority 1-254, and "
-                        "optionally its address for unicast VRRP)")
-    name, priority = words[0], words[1]
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,63}", name, re.ASCII):
-        raise f.problem(f"vrrpnode name {name!r} must be letters, digits, '_', '.' or '-'")
-    if not priority.isdigit() or not 1 <= int(priority) <= 254:
-        raise f.problem(f"vrrpnode priority must be a whole number from 1 to 254, not {priority!r}")
-    address = ""
-    if len(words) == 3:
-        try:
-            address = str(ipaddress.ip_address(words[2]))
-        except ValueError:
-            raise f.problem(f"vrrpnode address must be an IP address, not {words[2]!r}") from None
-    return name, int(priority), address
-
-
-def _vrrpaddress(f: Field, _: Block) -> tuple[str, str]:
-    """``ADDRESS[/PREFIX] [dev IF]``: another address VRRP moves with the VIPs (masq: the real servers' gateway)."""
-    words = f.raw().split()
-    if len(words) not in (1, 3) or (len(words) == 3 and words[1] != "dev"):
-        raise f.problem("vrrpaddress wants ADDRESS[/PREFIX] [dev INTERFACE]")
-    try:
-        iface = ipaddress.ip_interface(words[0])
-    except ValueError:
-        raise f.problem(f"vrrpaddress must be an address with an optional prefix, not {words[0]!r}") from None
-    dev = words[2] if len(words) == 3 else ""
-    if dev and not _IFNAME.fullmatch(dev):
-        raise f.problem(f"vrrpaddress dev must be a network interface name, not {dev!r}")
-    return str(iface), dev
-
-
-def _advert(f: Field, _: Block) -> float:
-    token = f.token()
-    try:
-        value = float(token)
-    except ValueError:
-        value = -1.0
-    if not 0.01 <= value <= 255 or not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", token, re.ASCII):
-        raise f.problem(f"vrrpadvert must be seconds from 0.01 to 255 in steps of 0.01, not {token!r}")
-    f.tail(len(token), after=token)
-    return value
-
-
-SYNC_ROLES = ("both", "master", "backup", "vrrp")
-SYNC_DIRECTIVES = ("syncrole", "syncid", "syncmaxlen", "syncgroup", "syncport", "syncttl")  # need syncinterface
-
-
-def _interface(f: Field, _: Block) -> str:
-    token = f.token()
-    if not _IFNAME.fullmatch(token):
-        raise f.problem(f"{f.name} must be a network interface name (at most 15 characters), not {token!r}")
-    f.tail(len(token), after=token)
-    return token
-
-
-def _syncgroup(f: Field, _: Block) -> str:
-    token = f.token()
-    try:
-        group = ipaddress.ip_address(token)
-    except ValueError:
-        raise f.problem(f"syncgroup must be a multicast address such as 224.0.0.81, not {token!r}") from None
-    if not group.is_multicast:
-        raise f.problem(f"syncgroup must be a multicast address (224.0.0.0/4 or ff00::/8), not {token}")
-    f.tail(len(token), after=token)
-    return str(group)
-
-
 def _persistent(f: Field, _: Block) -> int:
     return f.integer(minimum=1, maximum=MAX_PERSISTENT,
                      what="persistent must be a whole number of seconds")
@@ -397,22 +317,8 @@ DIRECTIVES: dict[str, Directive] = {
     "emailalertfrom": D(_raw, "global"),
     "maintenancedir": D(_raw, "global"),
     "resyncinterval": D(_seconds, "global"),  # lvsd extension: full kernel table re-read period
-    # lvsd extensions (director pairs): the kernel's connection sync daemons
-    "syncinterface": D(_interface, "global"),
-    "syncrole": D(lambda f, b: f.word(SYNC_ROLES, what="syncrole"), "global"),
-    "syncid": D(lambda f, b: f.integer(minimum=0, maximum=255), "global"),
-    "syncmaxlen": D(lambda f, b: f.integer(minimum=1, maximum=65507), "global"),
-    "syncgroup": D(_syncgroup, "global"),
-    "syncport": D(lambda f, b: f.integer(minimum=1, maximum=65535), "global"),
-    "syncttl": D(lambda f, b: f.integer(minimum=1, maximum=255), "global"),
-    "vrrptrackfile": D(_absolute, "global"),  # lvsd extension: unserved virtuals, for keepalived's track_file
-    # lvsd extensions (director pairs): what `lvsd keepalived` writes into each node's VRRP configuration
-    "vrrpinterface": D(_interface, "global"),
-    "vrrpid": D(lambda f, b: f.integer(minimum=1, maximum=255), "global"),
-    "vrrpadvert": D(_advert, "global"),
-    "vrrpwarmup": D(lambda f, b: f.integer(minimum=0, maximum=3600), "global"),
-    "vrrpnode": D(_vrrpnode, "global", multi=True),
-    "vrrpaddress": D(_vrrpaddress, "global", multi=True),
+    # lvsd extensions (director pairs): the sync daemons and keepalived's VRRP (lvsd/config/pair.py)
+    **{name: D(read, "global", multi=multi) for name, (read, multi) in PAIR_DIRECTIVES.items()},
     # virtual only
     "real": D(_real, "virtual", multi=True),
     "real6": D(_real, "virtual", multi=True),

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lvsd.config.addresses import FallbackSpec, Names, RealSpec, VirtualSpec, parse_virtual
-from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, SYNC_DIRECTIVES, Block
+from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, Block
 from lvsd.config.errors import ConfigError
 from lvsd.config.lexer import Statement, scan
 from lvsd.config.model import (
@@ -53,11 +53,9 @@ from lvsd.config.model import (
     Fallback,
     Location,
     Protocol,
-    SyncSettings,
     VirtualService,
-    VrrpNode,
-    VrrpSettings,
 )
+from lvsd.config.pair import sync_settings, vrrp_settings
 from lvsd.config.reals import build_reals
 from lvsd.config.resolver import Resolver, SocketResolver
 from lvsd.config.source import Problem, Source
@@ -242,38 +240,9 @@ class _Reader:
             emailalertstatus=g.get("emailalertstatus", ALL_EMAIL_STATUSES),
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
-            sync=self._sync(), vrrptrackfile=g.get("vrrptrackfile"), vrrp=self._vrrp(),
+            sync=sync_settings(g, self.src.error), vrrptrackfile=g.get("vrrptrackfile"),
+            vrrp=vrrp_settings(g, self.src.error),
         )
-
-    def _vrrp(self) -> VrrpSettings | None:
-        g = self.globals
-        names = ("vrrpinterface", "vrrpid", "vrrpadvert", "vrrpwarmup")
-        nodes = g.lists.get("vrrpnode", [])
-        addresses = g.lists.get("vrrpaddress", [])
-        if not nodes and not addresses and not any(n in g for n in names):
-            return None
-        seen: dict[str, int] = {}
-        for node in nodes:
-            name = node.value[0]
-            if name in seen:
-                self.src.error(node.line, node.col, f"vrrpnode {name} given twice (first on line {seen[name]})")
-            seen.setdefault(name, node.line)
-        return VrrpSettings(
-            interface=g.get("vrrpinterface", ""), vrid=g.get("vrrpid", 51), advert=g.get("vrrpadvert", 1.0),
-            warmup=g.get("vrrpwarmup", 30), nodes=tuple(VrrpNode(*n.value) for n in nodes),
-            addresses=tuple(a.value for a in addresses))
-
-    def _sync(self) -> SyncSettings | None:
-        g = self.globals
-        if "syncinterface" not in g:
-            for name in SYNC_DIRECTIVES:
-                if name in g:
-                    self.src.error(g.values[name].line, g.values[name].col,
-                                   f"{name} needs syncinterface (the interface the sync daemons use)")
-            return None
-        return SyncSettings(interface=g.get("syncinterface"), role=g.get("syncrole", "both"),
-                            syncid=g.get("syncid", 0), maxlen=g.get("syncmaxlen", 0), group=g.get("syncgroup", ""),
-                            port=g.get("syncport", 0), ttl=g.get("syncttl", 0))
 
     def _build(self, blk: VirtualBlock) -> VirtualService | None:
         spec, v, g = blk.spec, blk.scope, self.globals

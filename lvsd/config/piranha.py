@@ -56,11 +56,9 @@ from lvsd.config.model import (
     Location,
     Protocol,
     RealServer,
-    SyncSettings,
     VirtualService,
-    VrrpNode,
-    VrrpSettings,
 )
+from lvsd.config.pulse import pulse_pair
 from lvsd.config.source import Problem, Source
 from lvsd.ipvs.table import ServiceKey
 
@@ -294,69 +292,8 @@ class _Reader:
                                f"(first defined on line {first})")
                 continue
             virtuals.append(virtual)
-        vrrp, sync = self._pair(root, virtuals)
+        vrrp, sync = pulse_pair(self, root)
         return Config(path=self.src.path, virtuals=tuple(virtuals), vrrp=vrrp, sync=sync)
-
-    def _pair(self, root: Block, virtuals: list[VirtualService]) -> tuple[VrrpSettings | None, SyncSettings | None]:
-        """pulse's failover settings as the pair's: primary and backup become VRRP nodes, keepalive and
-        deadtime the advertisement interval (VRRP declares the master dead after about three adverts, so
-        deadtime / 3), the VIPs' device the VRRP interface, nat_router an address that moves with them,
-        and syncdaemon / syncd_iface / syncd_id the sync daemons."""
-        k = root.keys
-        primary = self.get(root, "primary", lambda e: self.address(e, "primary"))
-        backup = self.get(root, "backup", lambda e: self.address(e, "backup"))
-        backup_active = self.get(root, "backup_active", lambda e: self.flag(e, "backup_active"), True)
-        keepalive = self.get(root, "keepalive", lambda e: self.integer(e, "keepalive", 1, 255))
-        deadtime = self.get(root, "deadtime", lambda e: self.integer(e, "deadtime", 1, 765))
-        sync: SyncSettings | None = None
-        if self.get(root, "syncdaemon", lambda e: self.flag(e, "syncdaemon"), False):
-            iface = k["syncd_iface"].value.split()[0] if "syncd_iface" in k else ""
-            if not iface:
-                self.src.error(k["syncdaemon"].line, k["syncdaemon"].col,
-                               "syncdaemon = 1 needs syncd_iface = INTERFACE")
-            syncid = self.get(root, "syncd_id", lambda e: self.integer(e, "syncd_id", 0, 255), 0)
-            sync = SyncSettings(interface=iface, role="both", syncid=int(syncid))  # type: ignore[call-overload]
-        if not isinstance(primary, str):
-            return None, sync
-        nodes = [VrrpNode("primary", 150, primary)]
-        if isinstance(backup, str) and backup_active:
-            nodes.append(VrrpNode("backup", 100, backup))
-        elif "backup" in k:
-            e = k["backup_active"] if "backup_active" in k else k["backup"]
-            self.src.warning(e.line, e.key_col, "backup_active = 0: no backup director, so no pair to write")
-        advert = 1.0
-        if isinstance(deadtime, int):
-            advert = max(0.01, round(deadtime / 3, 2))
-        elif isinstance(keepalive, int):
-            advert = float(keepalive)
-        interface = ""
-        addresses: list[tuple[str, str]] = []
-        for blk in root.children:
-            vip = blk.keys.get("address") if blk.kind == "virtual" else None
-            words = vip.value.split() if vip is not None else []
-            dev = words[1].split(":")[0] if len(words) == 2 else ""
-            interface = interface or dev
-            nmask = blk.keys.get("vip_nmask")
-            if words and nmask is not None and nmask.value != "255.255.255.255":
-                try:
-                    net = ipaddress.ip_network(f"{words[0]}/{nmask.value}", strict=False)
-                except ValueError:
-                    self.src.error(nmask.line, nmask.col, f"vip_nmask must be a netmask, not {nmask.value!r}")
-                else:
-                    addresses.append((f"{words[0]}/{net.prefixlen}", dev))
-        if "nat_router" in k:
-            e = k["nat_router"]
-            words = e.value.split()
-            try:
-                ip = str(ipaddress.ip_address(words[0])) if words else ""
-                prefix = ipaddress.ip_network(f"0.0.0.0/{k['nat_nmask'].value}").prefixlen if "nat_nmask" in k else 24
-            except ValueError:
-                self.src.error(e.line, e.col, f"nat_router must be IP [DEVICE] with nat_nmask a netmask, not "
-                               f"{e.value!r}")
-            else:
-                addresses.append((f"{ip}/{prefix}", words[1].split(":")[0] if len(words) > 1 else ""))
-        return VrrpSettings(interface=interface, vrid=51, advert=advert, nodes=tuple(nodes),
-                            addresses=tuple(addresses)), sync
 
     def get(self, blk: Block, key: str, fn: object, default: object = None) -> object:
         """Read ``blk.keys[key]`` with ``fn(entry)``; report a Problem at its line."""

@@ -39,14 +39,12 @@ from lvsd.daemon.clock import Clock, SystemClock, next_item
 from lvsd.daemon.events import Event, EventKind
 from lvsd.daemon.kernel import KernelTable
 from lvsd.daemon.reloading import reload_config
-from lvsd.daemon.syncd import SyncKeeper
+from lvsd.daemon.syncd import SyncKeeper, TrackFile
 from lvsd.daemon.telemetry import Telemetry, status_line
 from lvsd.health import Health, TransitionKind, observe
 from lvsd.ipvs.backend import Backend
 from lvsd.ipvs.table import ServiceKey
 from lvsd.pair.roles import VRRP_STATES
-from lvsd.pair.track import unserved
-from lvsd.pair.trackfile import write_track_file
 from lvsd.reconcile import Step, adopted_health, plan_virtual
 from lvsd.watchfile import FileWatch
 
@@ -98,7 +96,7 @@ class Daemon:
         self._watchdog = systemd.watchdog_interval()
         self._next_watchdog = 0.0
         self._next_poll = 0.0
-        self._tracked: tuple[str, int] | None = None  # the vrrptrackfile and the count last written there
+        self.track = TrackFile()  # lvsd's health for keepalived's VRRP (vrrptrackfile)
         self.configure_log()
 
     # -- what others may read or ask ------------------------------------------
@@ -153,24 +151,7 @@ class Daemon:
 
     def publish(self, keys: Iterable[MemberKey] | None = None) -> None:
         self.telemetry.publish(self.loaded, self.health, self.degraded, keys)
-        self._track()
-
-    def _track(self) -> None:
-        """Write the count of unserved virtual services where keepalived's track_file reads it, when it changes."""
-        path = self.loaded.config.vrrptrackfile
-        if path is None:
-            return
-        missing = unserved(self.loaded.config, self.kernel.actual)
-        if (path, len(missing)) == self._tracked:
-            return
-        try:
-            write_track_file(path, len(missing))
-        except OSError as exc:
-            self.log.error("vrrp.track", msg=f"cannot write {path}: {exc}")
-            return
-        self._tracked = (path, len(missing))
-        self.log.info("vrrp.track", msg=f"{len(missing)} virtual services unserved, written to {path}",
-                      unserved=missing)
+        self.track.update(self.loaded.config, self.kernel.actual)
 
     def _resync_period(self) -> float:
         return self.loaded.config.resyncinterval or self.resync_interval
@@ -304,7 +285,7 @@ class Daemon:
         if clean and len(purge) == len(self.loaded.config.virtuals):
             await self.sync.stop_all()  # nothing left to sync; otherwise the daemons stay with the table
         if purge:
-            self._track()  # what is gone is unserved: a peer with a better count takes the VIP
+            self.track.update(self.loaded.config, self.kernel.actual)  # what is gone is unserved: a peer takes over
         elif not clean:
             self.log.info("daemon.handover", msg="Leaving the IPVS table in place for the next lvsd")
         self.log.info("daemon.stop", msg=f"Linux Director Daemon terminated on signal: {signame}")

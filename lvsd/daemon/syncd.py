@@ -1,4 +1,4 @@
-"""The daemon's side of connection sync: the kernel's sync daemons kept as the config and the VRRP state ask.
+"""The daemon's side of a director pair: the sync daemons kept as asked, and the health keepalived reads.
 
 :class:`SyncKeeper` reads the running daemons, plans (:func:`lvsd.ipvs.sync.plan`: one that runs
 as wanted is adopted, never restarted) and applies, logging each start and stop. It runs at
@@ -17,12 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lvsd import log
-from lvsd.config.model import SyncSettings
+from lvsd.config.model import Config, SyncSettings
 from lvsd.errors import IPVSError
 from lvsd.ipvs import sync
 from lvsd.ipvs.backend import SyncsConnections
 from lvsd.ipvs.sync import SyncDaemon, SyncStep
+from lvsd.ipvs.table import Table
 from lvsd.pair.roles import VrrpState, wanted_daemons
+from lvsd.pair.track import unserved
+from lvsd.pair.trackfile import write_track_file
 
 SYSCTL_ROOT = Path("/proc/sys/net/ipv4/vs")
 
@@ -114,3 +117,27 @@ class SyncKeeper:
                               "daemon always runs, and backup_only=1 would stop this director forwarding")
         except OSError as exc:
             self.log.error("sync.sysctl", msg=f"cannot keep net.ipv4.vs.backup_only at 0: {exc}")
+
+
+class TrackFile:
+    """The count of unserved virtual services, written to ``vrrptrackfile`` whenever it changes."""
+
+    def __init__(self) -> None:
+        self.written: tuple[str, int] | None = None  # the file and the count last written there
+        self.log = log.get()
+
+    def update(self, config: Config, table: Table) -> None:
+        path = config.vrrptrackfile
+        if path is None:
+            return
+        missing = unserved(config, table)
+        if (path, len(missing)) == self.written:
+            return
+        try:
+            write_track_file(path, len(missing))
+        except OSError as exc:
+            self.log.error("vrrp.track", msg=f"cannot write {path}: {exc}")
+            return
+        self.written = (path, len(missing))
+        self.log.info("vrrp.track", msg=f"{len(missing)} virtual services unserved, written to {path}",
+                      unserved=missing)

@@ -14,8 +14,9 @@ import errno
 from collections.abc import Sequence
 
 from lvsd.errors import IPVSError
-from lvsd.ipvs.messages import describe, describe_sync
+from lvsd.ipvs.messages import describe
 from lvsd.ipvs.sync import SyncDaemon, SyncStep
+from lvsd.ipvs.sync_messages import describe_sync
 from lvsd.ipvs.table import Dest, Op, ServiceKey, Table
 
 SCHEDULERS = frozenset("rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos".split())

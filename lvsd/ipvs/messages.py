@@ -10,8 +10,7 @@ the lab, this codec about 20 µs; and because pyroute2's own IPVS map gets
 three things wrong (the IPv6 netmask, the GUE port's byte order, an "update"
 verb that deletes). The encodings that matter:
 
-* ports (service, dest, GUE) are big-endian u16; the sync daemon's multicast port is a host-order u16
-  (as ipvsadm sends it and reads it back);
+* ports (service, dest, GUE) are big-endian u16;
 * NETMASK is read by the kernel as a raw u32: for IPv4 the mask's network
   bytes, for IPv6 a prefix length 1..128 in host order;
 * FLAGS is ``struct ip_vs_flags {u32 flags; u32 mask}``; lvsd always sends
@@ -19,7 +18,8 @@ verb that deletes). The encodings that matter:
 * a LOCALNODE forwarding method (1) is read as ``"local"`` (older kernels
   stored it for dests on a local address).
 
-This module does no I/O; :mod:`lvsd.ipvs.netlink` owns the socket.
+The sync daemons' messages are :mod:`lvsd.ipvs.sync_messages`. This module does no I/O;
+:mod:`lvsd.ipvs.netlink` owns the socket.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import socket
 import struct
 from collections.abc import Iterator
 
-from lvsd.ipvs.sync import STATE_CODES, STATE_NAMES, SyncDaemon, SyncState, SyncStep
 from lvsd.ipvs.table import F_HASHED, PROTOCOL_NAMES, PROTOCOLS, Dest, Forward, Op, Service, ServiceKey
 
 GENL_NAME = b"IPVS"
@@ -63,25 +62,11 @@ CMD_NEW_DEST = 5
 CMD_SET_DEST = 6
 CMD_DEL_DEST = 7
 CMD_GET_DEST = 8
-CMD_NEW_DAEMON = 9
-CMD_DEL_DAEMON = 10
-CMD_GET_DAEMON = 11
 CMD_GET_INFO = 15
 
 # IPVS_CMD_ATTR_*
 ATTR_SERVICE = 1
 ATTR_DEST = 2
-ATTR_DAEMON = 3
-
-# IPVS_DAEMON_ATTR_* (SYNC_MAXLEN and the MCAST_* beyond the interface exist since Linux 4.3)
-DAEMON_STATE = 1
-DAEMON_MCAST_IFN = 2
-DAEMON_SYNC_ID = 3
-DAEMON_SYNC_MAXLEN = 4
-DAEMON_MCAST_GROUP = 5
-DAEMON_MCAST_GROUP6 = 6
-DAEMON_MCAST_PORT = 7
-DAEMON_MCAST_TTL = 8
 
 # IPVS_SVC_ATTR_*
 SVC_AF = 1
@@ -247,34 +232,6 @@ def op_message(family_id: int, op: Op, seq: int, flags: int = NLM_F_REQUEST | NL
     return message(family_id, flags, seq, OP_COMMANDS[op.kind], payload)
 
 
-def start_daemon(family_id: int, daemon: SyncDaemon, seq: int) -> bytes:
-    """NEW_DAEMON: the settings left at 0 / "" are not sent, so the kernel applies its defaults."""
-    body = (nla(DAEMON_STATE, _U32.pack(STATE_CODES[daemon.state]))
-            + nla(DAEMON_MCAST_IFN, daemon.interface.encode() + b"\0")
-            + nla(DAEMON_SYNC_ID, _U32.pack(daemon.syncid)))
-    if daemon.maxlen:
-        body += nla(DAEMON_SYNC_MAXLEN, _U16.pack(daemon.maxlen))
-    if daemon.group:
-        if ":" in daemon.group:
-            body += nla(DAEMON_MCAST_GROUP6, socket.inet_pton(socket.AF_INET6, daemon.group))
-        else:
-            body += nla(DAEMON_MCAST_GROUP, socket.inet_aton(daemon.group))
-    if daemon.port:
-        body += nla(DAEMON_MCAST_PORT, _U16.pack(daemon.port))  # host order, unlike the service ports
-    if daemon.ttl:
-        body += nla(DAEMON_MCAST_TTL, bytes((daemon.ttl,)))
-    return message(family_id, NLM_F_REQUEST | NLM_F_ACK, seq, CMD_NEW_DAEMON, nest(ATTR_DAEMON, body))
-
-
-def stop_daemon(family_id: int, state: SyncState, seq: int) -> bytes:
-    return message(family_id, NLM_F_REQUEST | NLM_F_ACK, seq, CMD_DEL_DAEMON,
-                   nest(ATTR_DAEMON, nla(DAEMON_STATE, _U32.pack(STATE_CODES[state]))))
-
-
-def dump_daemons(family_id: int, seq: int) -> bytes:
-    return message(family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, CMD_GET_DAEMON, b"")
-
-
 def dump_services(family_id: int, seq: int) -> bytes:
     return message(family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, CMD_GET_SERVICE, b"")
 
@@ -336,12 +293,12 @@ def family_id(payload: memoryview) -> int:
     return int(_U16.unpack_from(found)[0])
 
 
-def _u32(a: dict[int, memoryview], kind: int, default: int = 0) -> int:
+def u32_of(a: dict[int, memoryview], kind: int, default: int = 0) -> int:
     raw = a.get(kind)
     return default if raw is None else int(_U32.unpack_from(raw)[0])
 
 
-def _str(raw: memoryview | None) -> str:
+def text_of(raw: memoryview | None) -> str:
     return "" if raw is None else bytes(raw).split(b"\0", 1)[0].decode("ascii", "replace")
 
 
@@ -353,7 +310,7 @@ def parse_service(payload: memoryview) -> Service | None:
     a = attrs(nested)
     af = int(_U16.unpack_from(a[SVC_AF])[0])
     ipv6 = af == socket.AF_INET6
-    fwmark = _u32(a, SVC_FWMARK)
+    fwmark = u32_of(a, SVC_FWMARK)
     if fwmark:
         key = ServiceKey.mark(fwmark, ipv6)
     else:
@@ -368,11 +325,11 @@ def parse_service(payload: memoryview) -> Service | None:
     netmask = a.get(SVC_NETMASK)
     return Service(
         key=key,
-        scheduler=_str(a.get(SVC_SCHED_NAME)),
+        scheduler=text_of(a.get(SVC_SCHED_NAME)),
         flags=flags & ~F_HASHED,
-        timeout=_u32(a, SVC_TIMEOUT),
+        timeout=u32_of(a, SVC_TIMEOUT),
         netmask=decode_netmask(bytes(netmask), ipv6) if netmask is not None else "",
-        pe=_str(a.get(SVC_PE_NAME)),
+        pe=text_of(a.get(SVC_PE_NAME)),
     )
 
 
@@ -390,44 +347,16 @@ def parse_dest(payload: memoryview, service_af: int) -> Dest | None:
     return Dest(
         addr=decode_addr(bytes(a[DEST_ADDR]), af),
         port=int(_BE16.unpack_from(a[DEST_PORT])[0]),
-        forward=FORWARD_NAMES.get(_u32(a, DEST_FWD_METHOD) & FWD_MASK, "gate"),
-        weight=_u32(a, DEST_WEIGHT),
-        u_thresh=_u32(a, DEST_U_THRESH),
-        l_thresh=_u32(a, DEST_L_THRESH),
+        forward=FORWARD_NAMES.get(u32_of(a, DEST_FWD_METHOD) & FWD_MASK, "gate"),
+        weight=u32_of(a, DEST_WEIGHT),
+        u_thresh=u32_of(a, DEST_U_THRESH),
+        l_thresh=u32_of(a, DEST_L_THRESH),
         tun_type=tun_type[0] if tun_type is not None and len(tun_type) else 0,
         tun_port=int(_BE16.unpack_from(tun_port)[0]) if tun_port is not None else 0,
         tun_flags=int(_U16.unpack_from(tun_flags)[0]) if tun_flags is not None else 0,
-        active=_u32(a, DEST_ACTIVE_CONNS),
-        inactive=_u32(a, DEST_INACT_CONNS),
-        persist=_u32(a, DEST_PERSIST_CONNS),
-    )
-
-
-def parse_daemon(payload: memoryview) -> SyncDaemon | None:
-    """One running sync daemon of a daemon dump (None if the message carries none, or a state lvsd does not know)."""
-    nested = genl_attrs(payload).get(ATTR_DAEMON)
-    if nested is None:
-        return None
-    a = attrs(nested)
-    state = STATE_NAMES.get(_u32(a, DAEMON_STATE))
-    if state is None:
-        return None
-    group = ""
-    if DAEMON_MCAST_GROUP6 in a:
-        group = socket.inet_ntop(socket.AF_INET6, bytes(a[DAEMON_MCAST_GROUP6])[:16])
-    elif DAEMON_MCAST_GROUP in a:
-        group = socket.inet_ntoa(bytes(a[DAEMON_MCAST_GROUP])[:4])
-    maxlen = a.get(DAEMON_SYNC_MAXLEN)
-    port = a.get(DAEMON_MCAST_PORT)
-    ttl = a.get(DAEMON_MCAST_TTL)
-    return SyncDaemon(
-        state=state,
-        interface=_str(a.get(DAEMON_MCAST_IFN)),
-        syncid=_u32(a, DAEMON_SYNC_ID),
-        maxlen=int(_U16.unpack_from(maxlen)[0]) if maxlen is not None else 0,
-        group=group,
-        port=int(_U16.unpack_from(port)[0]) if port is not None else 0,
-        ttl=ttl[0] if ttl is not None and len(ttl) else 0,
+        active=u32_of(a, DEST_ACTIVE_CONNS),
+        inactive=u32_of(a, DEST_INACT_CONNS),
+        persist=u32_of(a, DEST_PERSIST_CONNS),
     )
 
 
@@ -451,20 +380,3 @@ def describe(kernel_errno: int, op: Op | None = None) -> str:
     return strerror(kernel_errno)
 
 
-
-def describe_sync(kernel_errno: int, step: SyncStep) -> str:
-    """What an errno means for starting or stopping a sync daemon."""
-    d = step.daemon
-    if step.kind == "stop":
-        if kernel_errno == errno_mod.ESRCH:
-            return f"{strerror(kernel_errno)}: no {d.state} sync daemon runs"
-        return strerror(kernel_errno)
-    if kernel_errno == errno_mod.ENODEV:
-        return f"{strerror(kernel_errno)}: no interface {d.interface!r} in this network namespace"
-    if kernel_errno == errno_mod.EEXIST:
-        return f"{strerror(kernel_errno)}: a {d.state} sync daemon already runs"
-    if kernel_errno == errno_mod.EINVAL:
-        return (f"{strerror(kernel_errno)}: the kernel refused the settings (a group that is not multicast, "
-                "a maxlen the interface's MTU cannot carry, or real servers of another address family than "
-                "their virtual service, which the sync protocol cannot carry)")
-    return strerror(kernel_errno)

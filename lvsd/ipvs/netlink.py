@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from lvsd.errors import IPVSError
 from lvsd.ipvs import messages as m
+from lvsd.ipvs import sync_messages as sm
 from lvsd.ipvs.sync import SyncDaemon, SyncStep
 from lvsd.ipvs.table import Dest, Op, Service, ServiceKey, Table
 
@@ -209,7 +210,7 @@ class NetlinkIPVS:
     async def daemons(self) -> list[SyncDaemon]:
         """The connection sync daemons running in this namespace (at most a master and a backup)."""
         async with self._guard():
-            return await self._dump("dump sync daemons", m.dump_daemons, m.parse_daemon)
+            return await self._dump("dump sync daemons", sm.dump_daemons, sm.parse_daemon)
 
     async def sync_step(self, step: SyncStep) -> None:
         """Start or stop one sync daemon; raise :class:`IPVSError` (with what the errno means) if the kernel refuses.
@@ -222,18 +223,18 @@ class NetlinkIPVS:
             seq = next(self._seq)
             if self._sock is None:
                 await self.open()
-            request = (m.start_daemon(self._family, step.daemon, seq) if step.kind == "start"
-                       else m.stop_daemon(self._family, step.daemon.state, seq))
+            request = (sm.start_daemon(self._family, step.daemon, seq) if step.kind == "start"
+                       else sm.stop_daemon(self._family, step.daemon.state, seq))
             try:
                 await self._exchange(step.ipvsadm(), request, seq, dump=False)
             except IPVSError as exc:
                 if exc.errno == errno_mod.ETIMEDOUT and await self._took_effect(step):
                     return
-                raise IPVSError(exc.op, exc.errno, m.describe_sync(exc.errno, step)) from exc
+                raise IPVSError(exc.op, exc.errno, sm.describe_sync(exc.errno, step)) from exc
 
     async def _took_effect(self, step: SyncStep) -> bool:
         try:
-            running = {d.state: d for d in await self._dump("dump sync daemons", m.dump_daemons, m.parse_daemon)}
+            running = {d.state: d for d in await self._dump("dump sync daemons", sm.dump_daemons, sm.parse_daemon)}
         except IPVSError:
             return False
         now = running.get(step.daemon.state)

@@ -13,6 +13,7 @@ import pytest
 
 from lvsd.ipvs import messages as m
 from lvsd.ipvs import sync
+from lvsd.ipvs import sync_messages as sm
 from lvsd.ipvs.sync import SyncDaemon, SyncStep
 
 M = SyncDaemon("master", "eth1", syncid=5)
@@ -68,29 +69,29 @@ def test_the_ipvsadm_text_names_every_given_setting() -> None:
 
 def _daemon_attrs(request: bytes) -> dict[int, bytes]:
     top = m.genl_attrs(memoryview(request)[struct.calcsize("=IHHII"):])
-    assert list(top) == [m.ATTR_DAEMON]  # one nested daemon attribute, nothing else
-    return {k: bytes(v) for k, v in m.attrs(top[m.ATTR_DAEMON]).items()}
+    assert list(top) == [sm.ATTR_DAEMON]  # one nested daemon attribute, nothing else
+    return {k: bytes(v) for k, v in m.attrs(top[sm.ATTR_DAEMON]).items()}
 
 
 def test_start_sends_only_the_settings_given_and_each_in_the_kernels_layout() -> None:
-    a = _daemon_attrs(m.start_daemon(30, B, seq=1))
-    assert set(a) == {m.DAEMON_STATE, m.DAEMON_MCAST_IFN, m.DAEMON_SYNC_ID}  # the kernel's defaults apply
+    a = _daemon_attrs(sm.start_daemon(30, B, seq=1))
+    assert set(a) == {sm.DAEMON_STATE, sm.DAEMON_MCAST_IFN, sm.DAEMON_SYNC_ID}  # the kernel's defaults apply
     d = SyncDaemon("master", "eth1", syncid=5, maxlen=1400, group="239.1.1.1", port=9000, ttl=2)
-    a = _daemon_attrs(m.start_daemon(30, d, seq=1))
-    assert a[m.DAEMON_STATE] == struct.pack("=I", 1) and a[m.DAEMON_MCAST_IFN] == b"eth1\0"
-    assert a[m.DAEMON_SYNC_MAXLEN] == struct.pack("=H", 1400)
-    assert a[m.DAEMON_MCAST_GROUP] == socket.inet_aton("239.1.1.1")
-    assert a[m.DAEMON_MCAST_PORT] == struct.pack("=H", 9000)  # host order, as ipvsadm reads it back
-    assert a[m.DAEMON_MCAST_TTL] == b"\x02"
-    six = _daemon_attrs(m.start_daemon(30, SyncDaemon("backup", "eth1", group="ff02::81"), seq=1))
-    assert six[m.DAEMON_MCAST_GROUP6] == socket.inet_pton(socket.AF_INET6, "ff02::81")
-    assert _daemon_attrs(m.stop_daemon(30, "backup", seq=1)) == {m.DAEMON_STATE: struct.pack("=I", 2)}
+    a = _daemon_attrs(sm.start_daemon(30, d, seq=1))
+    assert a[sm.DAEMON_STATE] == struct.pack("=I", 1) and a[sm.DAEMON_MCAST_IFN] == b"eth1\0"
+    assert a[sm.DAEMON_SYNC_MAXLEN] == struct.pack("=H", 1400)
+    assert a[sm.DAEMON_MCAST_GROUP] == socket.inet_aton("239.1.1.1")
+    assert a[sm.DAEMON_MCAST_PORT] == struct.pack("=H", 9000)  # host order, as ipvsadm reads it back
+    assert a[sm.DAEMON_MCAST_TTL] == b"\x02"
+    six = _daemon_attrs(sm.start_daemon(30, SyncDaemon("backup", "eth1", group="ff02::81"), seq=1))
+    assert six[sm.DAEMON_MCAST_GROUP6] == socket.inet_pton(socket.AF_INET6, "ff02::81")
+    assert _daemon_attrs(sm.stop_daemon(30, "backup", seq=1)) == {sm.DAEMON_STATE: struct.pack("=I", 2)}
 
 
 def test_a_dumped_daemon_reads_back_as_the_value_started() -> None:
     for d in (SyncDaemon("master", "eth1", syncid=5, maxlen=1400, group="239.1.1.1", port=9000, ttl=2),
               SyncDaemon("backup", "eth0", syncid=255, maxlen=1472, group="ff02::81", port=8848, ttl=1)):
-        request = m.start_daemon(30, d, seq=1)
+        request = sm.start_daemon(30, d, seq=1)
         payload = memoryview(request)[struct.calcsize("=IHHII"):]
-        assert m.parse_daemon(payload) == d
-    assert m.parse_daemon(memoryview(m.dump_daemons(30, seq=1))[struct.calcsize("=IHHII"):]) is None
+        assert sm.parse_daemon(payload) == d
+    assert sm.parse_daemon(memoryview(sm.dump_daemons(30, seq=1))[struct.calcsize("=IHHII"):]) is None
