@@ -330,7 +330,9 @@ class PairLab:
             time.sleep(0.2)
         raise RuntimeError(f"the pair did not come up in {timeout:g}s: A vip={a.holds_vip()} table={a.table_ready()} "
                            f"sync={a.syncing()}, B vip={b.holds_vip()} table={b.table_ready()} sync={b.syncing()}\n"
-                           + (a.work / "keepalived.log").read_text()[-2000:])
+                           + "".join(f"\n--- {p}:\n" + p.read_text(errors="replace")[-1500:]
+                                     for d in (a, b) for p in (d.work / "lvsd.err", d.work / "keepalived.log")
+                                     if p.exists()))
 
     # -- breaking A ------------------------------------------------------------
 
