@@ -274,6 +274,8 @@ class PairLab:
             netns, ip, priority = DIRECTORS[name]
             work = self.work / f"{stack}-{name}"
             work.mkdir(parents=True, exist_ok=True)
+            for old in ("keepalived.log", "lvsd.log", "lvsd.err"):  # each run's logs are its own
+                (work / old).unlink(missing_ok=True)
             d = Director(name, netns, ip, priority, work)
             self.directors[name] = d
             if stack == "lvsd":
