@@ -26,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.pair import PairLab
+from tests.lab.pair import PairLab, fresh_failback
 
 FAILURES = ("link", "kill", "checks")
 STACKS = ("lvsd", "keepalived")
@@ -42,11 +42,20 @@ def main() -> int:
     parser.add_argument("--adverts", action="store_true",
                         help="only the lvsd link failure at each sub-second advert, --repeat times, into --out")
     parser.add_argument("--advert-list", default="1,0.5,0.3,0.2", help="the adverts --adverts runs (seconds)")
+    parser.add_argument("--fresh", metavar="WARMUPS",
+                        help="only: A crashes, comes back empty, takes the VIP back after each warm-up (e.g. 0,15)")
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         lab = PairLab(Path(tmp), args.forward)
+        if args.fresh:
+            for warmup in (int(w) for w in args.fresh.split(",")):
+                got = fresh_failback(lab, warmup=warmup)
+                print(json.dumps(got), flush=True)
+                runs.append(got)
+            args.out.write_text(json.dumps({"host": platform.node(), "runs": runs}, indent=2) + "\n")
+            return 0
         if args.adverts:
             for _ in range(args.repeat):
                 for advert in (float(a) for a in args.advert_list.split(",")):

@@ -429,6 +429,47 @@ class PairLab:
             self.teardown()
 
 
+def fresh_failback(lab: PairLab, *, warmup: int, seconds: float = 50.0, n_long: int = 6) -> dict[str, Any]:
+    """A crashes and comes back as if rebooted (empty table, no sync daemons, no VIP), then takes the VIP back
+    after ``warmup`` seconds: what its backup sync daemon learned from B in that time is what survives."""
+    lab.build()
+    try:
+        lab.start("lvsd", warmup=warmup)
+        lab.wait_ready()
+        a, b = lab.directors["a"], lab.directors["b"]
+        out = lab.work / "client-fresh.json"
+        client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
+                                   "--seconds", str(seconds), "--long", str(n_long), "--out", str(out)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(4)
+        crashed = time.monotonic()
+        a.kill()
+        a.procs.clear()
+        sh("ip", "link", "set", f"lab{a.netns}", "down")  # a dead machine says nothing until it has booted
+        for argv in (("ipvsadm", "-C"), ("ipvsadm", "--stop-daemon", "master"), ("ipvsadm", "--stop-daemon", "backup"),
+                     ("ip", "addr", "del", f"{VIP}/32", "dev", "eth0")):
+            ns(a.netns, *argv, check=False)
+        to_b = _wait(b.holds_vip, 20)
+        time.sleep(6)
+        restarted = time.monotonic()
+        sh("ip", "link", "set", f"lab{a.netns}", "up")
+        lab.start("lvsd", warmup=warmup, only=("a",))
+        a = lab.directors["a"]
+        to_a = _wait(lambda: a.holds_vip() and not b.holds_vip(), warmup + 30)
+        a_held = a.connections()
+        _, err = client.communicate(timeout=seconds + 30)
+        if client.returncode != 0:
+            raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
+        longs = json.loads(out.read_text())["long"]
+        return {"scenario": "fresh-failback", "warmup": warmup, "b_took_over": to_b is not None,
+                "a_back_after_s": None if to_a is None else round(to_a - restarted, 2),
+                "a_held_when_back": a_held, "long_lived_kept": sum(1 for x in longs if x["alive"]),
+                "long_lived": len(longs), "b_took_over_after_s": None if to_b is None else round(to_b - crashed, 2),
+                "lost_after_crash_s": sorted(round(x["lost_at"] - crashed, 2) for x in longs if x["lost_at"])}
+    finally:
+        lab.teardown()
+
+
 def _wait(pred: Any, timeout: float) -> float | None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
