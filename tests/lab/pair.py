@@ -360,9 +360,7 @@ class PairLab:
             self.start(stack, advert=advert, role=role)
             self.wait_ready()
             out = self.work / f"client-{stack}-{failure}.json"
-            client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
-                                       "--seconds", str(seconds), "--long", str(n_long), "--out", str(out)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            client = start_client(out, seconds, n_long)
             time.sleep(fail_after)
             synced = self.directors["b"].connections()  # what the standby holds of the long-lived ones
             broke = time.monotonic()
@@ -377,10 +375,7 @@ class PairLab:
                 flaps += now_held != held and vip_moved is not None and not now_held
                 held = now_held
                 time.sleep(0.05)
-            _, err = client.communicate(timeout=seconds + 30)
-            if client.returncode != 0:
-                raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
-            found = summarise(json.loads(out.read_text()), broke, vip_moved, stack, failure)
+            found = summarise(client_results(client, out, seconds), broke, vip_moved, stack, failure)
             daemons = ns(b.netns, "ipvsadm", "-L", "--daemon", check=False).stdout
             log = b.work / "keepalived.log"
             # B became MASTER once (at the break); more means the VIP flapped, before or after it
@@ -401,9 +396,7 @@ class PairLab:
             self.wait_ready()
             a, b = self.directors["a"], self.directors["b"]
             out = self.work / "client-switchover.json"
-            client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
-                                       "--seconds", str(seconds), "--long", str(n_long), "--out", str(out)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            client = start_client(out, seconds, n_long)
             time.sleep(4)
             keepalived = next(p for p in a.procs if "keepalived" in " ".join(map(str, p.args)))
             switched = time.monotonic()
@@ -415,10 +408,7 @@ class PairLab:
             back = time.monotonic()
             self._keepalived(a, a.work / "keepalived.conf", vrrp_only=True)
             to_a = _wait(lambda: a.holds_vip() and not b.holds_vip(), warmup + 30)
-            _, err = client.communicate(timeout=seconds + 30)
-            if client.returncode != 0:
-                raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
-            run = json.loads(out.read_text())
+            run = client_results(client, out, seconds)
             longs = run["long"]
             return {"to_b_s": None if to_b is None else round(to_b - switched, 2),
                     "back_to_a_s": None if to_a is None else round(to_a - back, 2), "warmup": warmup,
@@ -438,9 +428,7 @@ def fresh_failback(lab: PairLab, *, warmup: int, seconds: float = 50.0, n_long: 
         lab.wait_ready()
         a, b = lab.directors["a"], lab.directors["b"]
         out = lab.work / "client-fresh.json"
-        client = subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP,
-                                   "--seconds", str(seconds), "--long", str(n_long), "--out", str(out)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        client = start_client(out, seconds, n_long)
         time.sleep(4)
         crashed = time.monotonic()
         a.kill()
@@ -457,10 +445,7 @@ def fresh_failback(lab: PairLab, *, warmup: int, seconds: float = 50.0, n_long: 
         a = lab.directors["a"]
         to_a = _wait(lambda: a.holds_vip() and not b.holds_vip(), warmup + 30)
         a_held = a.connections()
-        _, err = client.communicate(timeout=seconds + 30)
-        if client.returncode != 0:
-            raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
-        longs = json.loads(out.read_text())["long"]
+        longs = client_results(client, out, seconds)["long"]
         return {"scenario": "fresh-failback", "warmup": warmup, "b_took_over": to_b is not None,
                 "a_back_after_s": None if to_a is None else round(to_a - restarted, 2),
                 "a_held_when_back": a_held, "long_lived_kept": sum(1 for x in longs if x["alive"]),
@@ -468,6 +453,22 @@ def fresh_failback(lab: PairLab, *, warmup: int, seconds: float = 50.0, n_long: 
                 "lost_after_crash_s": sorted(round(x["lost_at"] - crashed, 2) for x in longs if x["lost_at"])}
     finally:
         lab.teardown()
+
+
+def start_client(out: Path, seconds: float, n_long: int) -> subprocess.Popen[bytes]:
+    """The client agent in its namespace: ``n_long`` echoing connections and a new one every 100 ms."""
+    return subprocess.Popen(["ip", "netns", "exec", CLIENT[0], *AGENT, "client", "--vip", VIP, "--seconds",
+                             str(seconds), "--long", str(n_long), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def client_results(client: subprocess.Popen[bytes], out: Path, seconds: float) -> dict[str, Any]:
+    """What the client wrote once it ended (bounded by its own ``seconds``)."""
+    _, err = client.communicate(timeout=seconds + 30)
+    if client.returncode != 0:
+        raise RuntimeError(f"client failed: {err.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 def _wait(pred: Any, timeout: float) -> float | None:
