@@ -37,6 +37,7 @@ from lvsd.health import Health, State
 from lvsd.ipvs.table import (
     F_ONEPACKET,
     F_PERSISTENT,
+    F_SCHED1,
     Dest,
     Op,
     OpKind,
@@ -84,8 +85,20 @@ def schedflag_bits(v: VirtualService) -> int:
     return bits
 
 
+def mh_fallback(v: VirtualService) -> bool:
+    """An ``mh`` service gets ``mh-fallback`` when its config asks, or when lvsd must send a failed real's flows on.
+
+    Under ``mh`` a failed real server stays in the table at weight 0 (:mod:`lvsd.ecmp.maglev`);
+    with ``quiescent=no`` (take it out) or a fallback server, its flows must then go elsewhere
+    rather than be dropped, which is what the flag does.
+    """
+    return v.scheduler == "mh" and (not v.quiescent or v.fallback is not None)
+
+
 def desired_service(v: VirtualService) -> Service:
     flags = schedflag_bits(v)
+    if mh_fallback(v):
+        flags |= F_SCHED1
     if v.persistent is not None:
         flags |= F_PERSISTENT
     if v.ops and v.protocol == "udp":  # as ldirectord: one-packet scheduling for udp services only
@@ -141,7 +154,7 @@ def _wanted(
     keep_ports = v.fwmark is not None  # kernel_port(), inlined: this loop runs once per real
     seen: set[tuple[str, int]] = set()
     any_up = False
-    quiescent = v.quiescent
+    quiescent = v.quiescent or v.scheduler == "mh"  # mh: a failed real keeps its place (lvsd.ecmp.maglev)
     for r in v.reals:
         h = health.get(MemberKey(vkey, (r.ip, r.port)))
         if h is not None and h.state is State.UP:
@@ -281,6 +294,13 @@ def plan_virtual(
             continue
         dest = _fallback_dest(v, key) if r is None else real_dest(v, r, weight)
         kind: OpKind
+        if cur is None and weight == 0 and r is not None and r.weight > 0 and v.scheduler == "mh":
+            # mh: added at weight 0 a real would own no slots, unlike one quiesced later: add it at its
+            # weight (in config order, with the others) and quiesce it in the same batch (lvsd.ecmp.maglev)
+            role: Role = "real"
+            grow.append(Step(Op(kind="add-dest", service=svc, dest=real_dest(v, r, r.weight), role=role), v, r))
+            shrink.append(Step(Op(kind="edit-dest", service=svc, dest=dest, role=role), v, r))
+            continue
         if cur is None:
             kind = "add-dest"
         elif not cur.same(dest):

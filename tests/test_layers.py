@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("lvsd.errors", "lvsd.addr", "lvsd.ipvs.table", "lvsd.ipvs.sync")),
     (1, ("lvsd.config", "lvsd.health")),
     (2, ("lvsd.reconcile", "lvsd.checks", "lvsd.ipvs", "lvsd.log", "lvsd.logtext", "lvsd.metrics",
-         "lvsd.control", "lvsd.watchfile", "lvsd.monitorfile", "lvsd.loaded", "lvsd.pair")),
+         "lvsd.control", "lvsd.watchfile", "lvsd.monitorfile", "lvsd.loaded", "lvsd.pair", "lvsd.ecmp")),
     (3, ("lvsd.daemon",)),
     (4, ("lvsd.cli", "lvsd.__main__")),
 )
@@ -40,7 +40,8 @@ PURE = ("lvsd.health", "lvsd.reconcile", "lvsd.ipvs.table", "lvsd.addr", "lvsd.c
         "lvsd.config.values", "lvsd.config.lexer", "lvsd.config.errors", "lvsd.config.directives",
         "lvsd.config.addresses", "lvsd.config.reals", "lvsd.cli.planview", "lvsd.daemon.status",
         "lvsd.daemon.resync", "lvsd.ipvs.sync",
-        "lvsd.pair.roles", "lvsd.pair.track", "lvsd.pair.keepalived", "lvsd.config.pair", "lvsd.config.pulse")
+        "lvsd.pair.roles", "lvsd.pair.track", "lvsd.pair.keepalived", "lvsd.config.pair", "lvsd.config.pulse",
+        "lvsd.config.ecmp", "lvsd.ecmp.announce", "lvsd.ecmp.maglev")
 IO_MODULES = ("asyncio", "socket", "subprocess", "select", "selectors", "ssl", "signal", "threading",
               "multiprocessing", "time", "os", "shutil", "smtplib", "urllib", "http", "aiohttp", "pyroute2",
               "structlog", "yaml", "io", "pathlib", "tempfile", "fcntl", "resource")

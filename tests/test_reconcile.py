@@ -190,7 +190,7 @@ def test_ops_only_for_udp_and_netmask_only_with_persistence():
 
 def test_ipv6_persistence_prefix_and_fwmark6():
     v6 = VirtualService(protocol="tcp", ip="2001:db8::1", port=80, ipv6=True, persistent=30, netmask="64",
-                        scheduler="mh", schedflags="mh-port")
+                        scheduler="mh", schedflags="mh-port", quiescent=True)
     assert desired_service(v6).ipvsadm() == "-t [2001:db8::1]:80 -s mh -p 30 -M 64 -b mh-port"
     fw6 = VirtualService(protocol="fwm", ip=None, port=0, fwmark=9, ipv6=True, scheduler="wlc")
     assert desired_service(fw6).ipvsadm() == "-f 9 -6 -s wlc"

@@ -13,17 +13,19 @@ from __future__ import annotations
 import argparse
 
 from lvsd import __version__
-from lvsd.cli import check_config, convert, keepalived, lsb, plan, probe, vrrp
+from lvsd.cli import announce, check_config, convert, keepalived, lsb, plan, probe, vrrp
 from lvsd.cli.options import takes_value
 
 USAGE = ("lvsd [OPTIONS] [CONFIG] start|stop|restart|try-restart|reload|force-reload|status\n"
          "       lvsd check-config|plan|convert|probe FILE [OPTIONS]\n"
          "       lvsd keepalived FILE [--node NAME] [--out DIR]\n"
          "       lvsd vrrp [-c CONFIG] [TYPE NAME] STATE [PRIORITY]\n"
+         "       lvsd exabgp|leave|join [-c CONFIG]\n"
          "       lvsd COMMAND --help")
 EPILOG = ("OPTIONS of the daemon (-d, -f, --metrics, --log-format, --fallbackcommand-at-stop, --json) may stand "
           "anywhere on an ldirectord command's line; 'lvsd start --help' lists them.")
-TOOLS = ("plan", "convert", "probe", "keepalived", "vrrp")  # lvsd's own tools: their name first, as always
+# lvsd's own tools: their name first, as always
+TOOLS = ("plan", "convert", "probe", "keepalived", "vrrp", "exabgp", "leave", "join")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -45,7 +47,7 @@ def build() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--version", action="version", version=f"lvsd {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, title="commands",
                                      prog="lvsd", help="one of these; 'lvsd COMMAND --help' for its options")
-    for module in (lsb, check_config, plan, convert, probe, keepalived, vrrp):
+    for module in (lsb, check_config, plan, convert, probe, keepalived, vrrp, announce):
         module.register(commands)
     return parser
 

@@ -22,6 +22,18 @@ def print_status(state: Snapshot) -> None:
         print(f"  sync: role {sync.role}{vrrp}" + ("  DEGRADED" if sync.degraded else ""))
         for daemon in sync.daemons or ("(no sync daemon runs)",):
             print(f"    {daemon}")
+    ann = state.announce
+    if ann is not None:
+        held = f", held withdrawn ({ann['held']})" if ann.get("held") else ""
+        where = f" on {ann['interface']}" if ann.get("interface") else ""
+        print(f"  announce: {ann.get('mode')}{where}{held}" + ("  DEGRADED" if ann.get("degraded") else ""))
+        for r in ann.get("routes", ()):
+            pending = f", {'withdraw' if r['announced'] else 'announce'} pending {r['pending']}s" \
+                if r.get("pending") is not None else ""
+            print(f"    {r['prefix']:<22} {'ANNOUNCED' if r['announced'] else 'withdrawn':<10} "
+                  f"since {_ago(r.get('since')):>6}{pending}  {r.get('reason', '')}")
+        for w in ann.get("warnings", ()):
+            print(f"    WARNING: {w}")
     if state.last_reload and not state.last_reload.get("ok"):
         print("  last reload REFUSED; the configuration in force is the previous one")
     for v in state.virtuals:
@@ -33,6 +45,8 @@ def print_status(state: Snapshot) -> None:
             reason = last.reason if last else "not checked yet"
             print(f"    -> {r.real:<22} {r.state.value:<7} weight {weight!s:<3} {latency:>8}  "
                   f"since {_ago(r.since_change):>6}  {reason}")
+        if v.mh is not None:
+            print(f"    mh table {v.mh.fingerprint}" + ("" if not v.mh.drift else "  DRIFT: " + "; ".join(v.mh.drift)))
         fb = v.fallback
         if fb:
             print(f"    fallback {fb.server}: {'ACTIVE' if fb.active else 'standby'}")

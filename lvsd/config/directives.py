@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from lvsd.config.addresses import parse_fallback, parse_real
+from lvsd.config.ecmp import ANNOUNCE_DIRECTIVES
 from lvsd.config.model import ALL_EMAIL_STATUSES, EmailStatus
 from lvsd.config.pair import PAIR_DIRECTIVES
 from lvsd.config.values import Field, choices
@@ -319,6 +320,8 @@ DIRECTIVES: dict[str, Directive] = {
     "resyncinterval": D(_seconds, "global"),  # lvsd extension: full kernel table re-read period
     # lvsd extensions (director pairs): the sync daemons and keepalived's VRRP (lvsd/config/pair.py)
     **{name: D(read, "global", multi=multi) for name, (read, multi) in PAIR_DIRECTIVES.items()},
+    # lvsd extensions (active-active): announcing the VIPs to ECMP routers (lvsd/config/ecmp.py)
+    **{name: D(read, "global", multi=multi) for name, (read, multi) in ANNOUNCE_DIRECTIVES.items()},
     # virtual only
     "real": D(_real, "virtual", multi=True),
     "real6": D(_real, "virtual", multi=True),

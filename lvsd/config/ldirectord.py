@@ -40,6 +40,7 @@ from typing import Any
 
 from lvsd.config.addresses import FallbackSpec, Names, RealSpec, VirtualSpec, parse_virtual
 from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, Block
+from lvsd.config.ecmp import announce_settings
 from lvsd.config.errors import ConfigError
 from lvsd.config.lexer import Statement, scan
 from lvsd.config.model import (
@@ -241,7 +242,7 @@ class _Reader:
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
             sync=sync_settings(g, self.src.error), vrrptrackfile=g.get("vrrptrackfile"),
-            vrrp=vrrp_settings(g, self.src.error),
+            vrrp=vrrp_settings(g, self.src.error), announce=announce_settings(g, self.src.error),
         )
 
     def _build(self, blk: VirtualBlock) -> VirtualService | None:

@@ -224,6 +224,30 @@ class VrrpSettings:
     addresses: tuple[tuple[str, str], ...] = ()
 
 
+AnnounceMode = Literal["exabgp", "interface"]
+ANNOUNCE_MODES: tuple[AnnounceMode, ...] = ("exabgp", "interface")
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceSettings:
+    """How this director announces its VIPs to ECMP routers (lvsd extension: the ``announce*`` directives).
+
+    ``mode``: ``exabgp`` (lines for ExaBGP's process API, printed by ``lvsd exabgp``) or
+    ``interface`` (the VIP's host address on ``interface``, for BIRD or FRR to export).
+    ``rise`` / ``fall``: seconds servable (unservable) before an announce (withdraw);
+    ``fallback``: the fallback server counts as serving; ``withdrawwait``: seconds between the
+    withdraw and the stop (or ``lvsd leave``'s answer); ``attributes``: added to ExaBGP's announce.
+    """
+
+    mode: AnnounceMode
+    interface: str = ""
+    rise: float = 2.0
+    fall: float = 0.0
+    fallback: bool = False
+    withdrawwait: float = 5.0
+    attributes: str = ""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """A whole configuration file, ready to run."""
@@ -255,6 +279,8 @@ class Config:
     # lvsd extension (director pairs): where to write the count of unserved virtual services for keepalived
     vrrptrackfile: str | None = None
     vrrp: VrrpSettings | None = None  # None: no vrrp* directive given
+    # lvsd extension (active-active): announce each servable VIP to the routers; None = announce nothing
+    announce: AnnounceSettings | None = None
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property

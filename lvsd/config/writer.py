@@ -138,6 +138,16 @@ def statements(config: Config) -> Plan:
         g.append(("vrrpwarmup", r.warmup))
         g += [("vrrpnode", " ".join(x for x in (n.name, str(n.priority), n.address) if x)) for n in r.nodes]
         g += [("vrrpaddress", f"{a} dev {dev}" if dev else a) for a, dev in r.addresses]
+    if c.announce is not None:
+        a = c.announce
+        g.append(("announce", a.mode))
+        if a.interface:
+            g.append(("announceinterface", a.interface))
+        g += [("announcerise", int(a.rise)), ("announcefall", int(a.fall)), ("withdrawwait", int(a.withdrawwait))]
+        if a.fallback:
+            g.append(("announcefallback", True))
+        if a.attributes:
+            g.append(("announceattributes", a.attributes))
     for v in c.virtuals:
         p.blocks.append(_block(p, v))
     return p

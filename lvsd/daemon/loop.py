@@ -39,6 +39,7 @@ from lvsd.daemon.clock import Clock, SystemClock, next_item
 from lvsd.daemon.events import Event, EventKind
 from lvsd.daemon.kernel import KernelTable
 from lvsd.daemon.reloading import reload_config
+from lvsd.daemon.routes import RouteKeeper
 from lvsd.daemon.syncd import SyncKeeper, TrackFile
 from lvsd.daemon.telemetry import Telemetry, status_line
 from lvsd.health import Health, TransitionKind, observe
@@ -97,6 +98,8 @@ class Daemon:
         self._next_watchdog = 0.0
         self._next_poll = 0.0
         self.track = TrackFile()  # lvsd's health for keepalived's VRRP (vrrptrackfile)
+        self.routes = RouteKeeper()  # the VIPs announced to ECMP routers (announce=)
+        self.routes.configure(self.loaded.config)
         self.configure_log()
 
     # -- what others may read or ask ------------------------------------------
@@ -107,7 +110,7 @@ class Daemon:
 
     @property
     def degraded(self) -> bool:
-        return self.kernel.degraded or self.sync.degraded
+        return self.kernel.degraded or self.sync.degraded or self.routes.degraded
 
     def status_line(self) -> str:
         return status_line(self.loaded, self.health, self.degraded)
@@ -121,6 +124,7 @@ class Daemon:
             last_reload=self.last_reload,
             virtuals=status.virtuals(self.loaded, self.health, self.results, self.kernel.actual, clock.monotonic()),
             sync=status.sync_status(self.sync.settings, self.sync.vrrp, self.sync.running, self.sync.degraded),
+            announce=self.routes.view(clock.monotonic()) if self.routes.settings is not None else None,
         )
 
     def on_result(self, key: Hashable, spec: CheckSpec, result: CheckResult) -> None:
@@ -161,7 +165,16 @@ class Daemon:
         await self.kernel.resync(self.loaded.config, self.health, self._resync_period(), removed)
         await self.sync.converge(self.loaded.config.sync)
         self.telemetry.sync(self.sync.running)
+        self.routes.configure(self.loaded.config)
+        await self.announce(repair=True)
         self.publish(())  # a pass changes no real's state, only (perhaps) degraded
+
+    async def announce(self, *, repair: bool = False) -> None:
+        """Announce or withdraw the VIPs as the table serves them (on a full pass, also repair the speaker's side)."""
+        await self.routes.update(self.loaded.config, self.kernel.actual, self.clock.monotonic())
+        if repair:
+            await self.routes.converge()
+        self.telemetry.routes(self.routes.announcer.routes.values(), self.routes.warnings)
 
     def adopt(self, keys: list[MemberKey]) -> None:
         members = self.loaded.members
@@ -264,7 +277,31 @@ class Daemon:
             return await self.request_reload("control")
         if cmd == "vrrp":
             return await self.follow_vrrp(str(request.get("state", "")))
-        return {"ok": False, "error": f"unknown command {cmd!r} (expected status, reload or vrrp)"}
+        if cmd == "routes":
+            return {"ok": True, **self.routes.view(self.clock.monotonic())}
+        if cmd in ("leave", "join"):
+            return await self.leave() if cmd == "leave" else await self.join()
+        return {"ok": False, "error": f"unknown command {cmd!r} (expected status, reload, vrrp, routes, leave or join)"}
+
+    async def leave(self, reason: str = "leave") -> dict[str, Any]:
+        """A planned leave: withdraw every VIP, wait ``withdrawwait`` for the routers to move the flows, answer."""
+        s = self.routes.settings
+        if s is None:
+            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
+        was = self.routes.announcer.announced()
+        self.routes.announcer.hold(reason)
+        await self.announce()
+        if was:
+            self.log.info("route.leave", msg=f"Withdrew {', '.join(was)}; waiting {s.withdrawwait:g} s for the routers")
+            await self.clock.sleep(s.withdrawwait)
+        return {"ok": True, "withdrawn": was, "waited": s.withdrawwait if was else 0.0}
+
+    async def join(self) -> dict[str, Any]:
+        if self.routes.settings is None:
+            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
+        self.routes.announcer.release()
+        await self.announce()
+        return {"ok": True, "announced": self.routes.announcer.announced()}
 
     async def follow_vrrp(self, state: str) -> dict[str, Any]:
         """keepalived's VRRP says this node is now ``state`` (MASTER, BACKUP, FAULT, STOP, in any case)."""
@@ -305,7 +342,13 @@ class Daemon:
         self.alerts.send_due()
         if now >= self.kernel.next_resync:
             await self.resync()
+        due = self.routes.next_due()
+        if due is not None and now >= due:
+            await self.announce()  # a rise or fall has run its time
+            due = self.routes.next_due()
         deadlines = [self.kernel.next_resync, self._next_poll, *self.alerts.resend.values()]
+        if due is not None:
+            deadlines.append(due)
         if self._watchdog is not None:
             deadlines.append(self._next_watchdog)
         return min(deadlines)
@@ -325,6 +368,8 @@ class Daemon:
     async def _shutdown(self, ev: Event) -> int:
         self.status = "stopping"
         systemd.stopping()
+        if ev.clean:  # withdraw first and let the routers move the flows; a handover (restart) keeps announcing
+            await self.leave("stop")
         if self.fallbackcommand_at_stop and ev.clean:
             self.alerts.fallback_commands(self.health, stopping=True)
         await self.stop(ev.signame, ev.clean)
@@ -407,4 +452,5 @@ class Daemon:
                 steps += plan_virtual(v, self.health, self.kernel.actual)
         await self.kernel.apply(steps, interval=self._resync_period())
         self.alerts.fallback_commands(self.health)
+        await self.announce()
         self.publish(changed)

@@ -16,6 +16,7 @@ from typing import Any
 
 from lvsd.checks.base import CheckResult
 from lvsd.config.model import MemberKey, SyncSettings
+from lvsd.ecmp import maglev
 from lvsd.health import Health, State
 from lvsd.ipvs.sync import SyncDaemon
 from lvsd.ipvs.table import Table
@@ -72,6 +73,14 @@ class FallbackStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MhStatus:
+    """An mh service's table as the kernel holds it (:mod:`lvsd.ecmp.maglev`): compare across directors."""
+
+    fingerprint: str
+    drift: tuple[str, ...]  # why it differs from a fresh director's; empty: it does not
+
+
+@dataclass(frozen=True, slots=True)
 class VirtualStatus:
     service: str  # "TCP VIP:PORT wrr"
     label: str  # VIP:PORT or the mark
@@ -79,15 +88,18 @@ class VirtualStatus:
     in_kernel: bool
     fallback: FallbackStatus | None
     reals: tuple[RealStatus, ...]
+    mh: MhStatus | None = None  # mh services: the table's fingerprint and drift
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> VirtualStatus:
         fb = d.get("fallback")
+        mh = d.get("mh")
         return cls(
             service=str(d.get("service", "")), label=str(d.get("label", "")), protocol=str(d.get("protocol", "")),
             in_kernel=bool(d.get("in_kernel", False)),
             fallback=None if not fb else FallbackStatus(str(fb.get("server", "")), bool(fb.get("active"))),
             reals=tuple(RealStatus.from_json(r) for r in d.get("reals", ())),
+            mh=None if not mh else MhStatus(str(mh.get("fingerprint", "")), tuple(str(x) for x in mh.get("drift", ()))),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -96,6 +108,7 @@ class VirtualStatus:
             "service": self.service, "label": self.label, "protocol": self.protocol, "in_kernel": self.in_kernel,
             "fallback": None if fb is None else {"server": fb.server, "active": fb.active},
             "reals": [r.as_json() for r in self.reals],
+            "mh": None if self.mh is None else {"fingerprint": self.mh.fingerprint, "drift": list(self.mh.drift)},
         }
 
 
@@ -137,6 +150,7 @@ class Snapshot:
     last_reload: Mapping[str, Any]  # ok, errors, time, and on success edits, took, warnings
     virtuals: tuple[VirtualStatus, ...]
     sync: SyncStatus | None = None  # None: lvsd keeps no sync daemons
+    announce: Mapping[str, Any] | None = None  # the routes announced to ECMP routers; None: announce= not set
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Snapshot:
@@ -147,6 +161,7 @@ class Snapshot:
             reloads=int(d.get("reloads", 0)), last_reload=dict(d.get("last_reload") or {}),
             virtuals=tuple(VirtualStatus.from_json(v) for v in d.get("virtuals", ())),
             sync=SyncStatus.from_json(sync) if sync else None,
+            announce=d.get("announce") or None,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -155,6 +170,7 @@ class Snapshot:
             "uptime": self.uptime, "degraded": self.degraded, "reloads": self.reloads,
             "last_reload": dict(self.last_reload), "virtuals": [v.as_json() for v in self.virtuals],
             "sync": None if self.sync is None else self.sync.as_json(),
+            "announce": None if self.announce is None else dict(self.announce),
         }
 
 
@@ -180,10 +196,13 @@ def virtuals(
                 since_change=round(now - h.since, 1) if h.since else None,
             ))
         fb = v.fallback
+        mh = None
+        if v.scheduler == "mh" and key in actual.services:
+            mh = MhStatus(maglev.fingerprint(v, actual.services[key], live), tuple(maglev.drift(v, live)))
         out.append(VirtualStatus(
             service=str(v), label=v.label, protocol=v.protocol, in_kernel=key in actual.services,
             fallback=None if fb is None else FallbackStatus(
                 str(fb), (fb.ip, kernel_port(v, fb.forward, fb.port)) in live),
-            reals=tuple(reals),
+            reals=tuple(reals), mh=mh,
         ))
     return tuple(out)

@@ -15,6 +15,7 @@ from lvsd import metrics
 from lvsd.checks.base import CheckResult
 from lvsd.config.model import MemberKey, RealServer, VirtualService
 from lvsd.daemon import systemd
+from lvsd.ecmp.announce import Route
 from lvsd.health import Health, TransitionKind
 from lvsd.ipvs.sync import STATES, SyncDaemon, SyncStep
 from lvsd.ipvs.table import Op
@@ -62,6 +63,14 @@ class Telemetry:
             self.registry.gauge("lvsd_sync_daemon_running", 1.0 if d is not None else 0.0, (("state", state),))
             if d is not None:
                 self.registry.gauge("lvsd_sync_daemon_syncid", float(d.syncid), (("state", state),))
+
+    def routes(self, routes: Iterable[Route], warnings: Sequence[str]) -> None:
+        for name in ("lvsd_route_announced", "lvsd_route_servable"):
+            self.registry.gauges[name].clear()  # a VIP a reload removed has no route left to show
+        for r in routes:
+            self.registry.gauge("lvsd_route_announced", 1.0 if r.announced else 0.0, (("prefix", r.prefix),))
+            self.registry.gauge("lvsd_route_servable", 1.0 if r.servable else 0.0, (("prefix", r.prefix),))
+        self.registry.gauge("lvsd_sysctl_problems", float(len(warnings)))
 
     def reload(self, ok: bool) -> None:
         self.registry.inc("lvsd_config_reloads_total", (("result", "ok" if ok else "error"),))

@@ -267,6 +267,9 @@ class Table:
                         **{f: getattr(op.dest, f) for f in _DEST_FIELDS},
                         active=old.active, inactive=old.inactive, persist=old.persist,
                     )
+                elif self.services.get(key, op.service).scheduler == "mh":
+                    # the kernel lists a new dest first, and mh's table depends on that order (lvsd.ecmp.maglev)
+                    self.dests[key] = {op.dest.key: op.dest, **dests}
                 else:
                     dests[op.dest.key] = op.dest
 

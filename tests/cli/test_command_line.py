@@ -13,7 +13,7 @@ from lvsd import cli
 from lvsd.cli.parser import build, command_first
 
 LSB = ["start", "stop", "restart", "try-restart", "reload", "force-reload", "status"]
-COMMANDS = [*LSB, "check-config", "plan", "convert", "probe", "keepalived", "vrrp"]
+COMMANDS = [*LSB, "check-config", "plan", "convert", "probe", "keepalived", "vrrp", "exabgp", "leave", "join"]
 LVSD = Path(cli.__file__).parent.parent
 
 

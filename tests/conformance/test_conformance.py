@@ -46,7 +46,8 @@ def lvsd_verdict(case: Case) -> tuple[bool, ConfigError | None]:
 LVSD_ONLY = frozenset(("drain", "draintimeout", "resyncinterval", "risecount", "tlsverify", "tlscafile",
                        "tlsservername", "syncinterface", "syncrole", "syncid", "syncmaxlen", "syncgroup",
                        "syncport", "syncttl", "vrrptrackfile", "vrrpinterface", "vrrpid", "vrrpadvert",
-                       "vrrpwarmup", "vrrpnode", "vrrpaddress"))
+                       "vrrpwarmup", "vrrpnode", "vrrpaddress", "announce", "announceinterface", "announcerise",
+                       "announcefall", "announcefallback", "withdrawwait", "announceattributes"))
 
 
 def test_suite_size_and_coverage() -> None:

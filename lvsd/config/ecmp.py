@@ -1,0 +1,92 @@
+"""The active-active directives of ldirectord.cf (lvsd extensions): announcing the VIPs to routers.
+
+Behind routers that spread flows over several directors by ECMP, each director announces a
+VIP's host route only while it can serve it (:class:`~lvsd.config.model.AnnounceSettings`):
+
+* ``announce = exabgp | interface``: how. ``exabgp``: ExaBGP runs ``lvsd exabgp -c CONFIG`` as
+  its process and sends the announce and withdraw lines it prints; ``interface``: lvsd puts the
+  VIP's /32 (or /128) on ``announceinterface`` (a dummy) while it can serve it, for a speaker that
+  exports the routes of an interface (BIRD's direct protocol, FRR's redistribute connected);
+* ``announcerise`` / ``announcefall``: seconds a VIP must stay servable (unservable) before it is
+  announced (withdrawn): the hysteresis on top of each real server's own;
+* ``announcefallback = yes``: the fallback server counts as serving;
+* ``withdrawwait``: at stop and ``lvsd leave``, seconds between the withdraw and what follows
+  (the routers move the flows meanwhile);
+* ``announceattributes``: BGP attributes ExaBGP adds to each announce (``med 100``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from lvsd.config.model import ANNOUNCE_MODES, AnnounceSettings
+from lvsd.config.values import Field
+
+_IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}", re.ASCII)
+_ATTRIBUTES = re.compile(r"[A-Za-z0-9 _.:,\[\]-]+", re.ASCII)
+
+
+def _interface(f: Field, _: object) -> str:
+    token = f.token()
+    if not _IFNAME.fullmatch(token):
+        raise f.problem(f"{f.name} must be a network interface name (at most 15 characters), not {token!r}")
+    f.tail(len(token), after=token)
+    return token
+
+
+def _seconds(f: Field, _: object) -> int:
+    return f.integer(minimum=0, maximum=3600, what=f"{f.name} must be a whole number of seconds from 0 to 3600")
+
+
+def _attributes(f: Field, _: object) -> str:
+    text = f.nonempty(f.maybe_quoted(), "BGP attributes such as 'med 100'")
+    if not _ATTRIBUTES.fullmatch(text) or "\n" in text:
+        raise f.problem(f"announceattributes must be ExaBGP route attributes (letters, digits, spaces, "
+                        f"'[]:,.-'), not {text!r}")
+    return text
+
+
+ANNOUNCE_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] = {  # name: (reader, may repeat)
+    "announce": (lambda f, b: f.word(ANNOUNCE_MODES, what="announce"), False),
+    "announceinterface": (_interface, False),
+    "announcerise": (_seconds, False),
+    "announcefall": (_seconds, False),
+    "announcefallback": (lambda f, b: f.yes_no(), False),
+    "withdrawwait": (_seconds, False),
+    "announceattributes": (_attributes, False),
+}
+NEEDS_ANNOUNCE = tuple(n for n in ANNOUNCE_DIRECTIVES if n != "announce")
+
+
+class Globals(Protocol):
+    values: dict[str, Any]
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+    def __contains__(self, key: str) -> bool: ...
+
+
+Report = Callable[[int, int, str], None]  # an error at (line, col)
+
+
+def announce_settings(g: Globals, error: Report) -> AnnounceSettings | None:
+    if "announce" not in g:
+        for name in NEEDS_ANNOUNCE:
+            if name in g:
+                error(g.values[name].line, g.values[name].col,
+                      f"{name} needs announce (exabgp or interface: how this director announces its VIPs)")
+        return None
+    mode = g.get("announce")
+    if mode == "interface" and "announceinterface" not in g:
+        at = g.values["announce"]
+        error(at.line, at.col, "announce=interface needs announceinterface (the dummy interface lvsd puts "
+                               "each servable VIP on, for the BGP speaker to export)")
+    if mode == "exabgp" and "announceinterface" in g:
+        at = g.values["announceinterface"]
+        error(at.line, at.col, "announceinterface is for announce=interface; with announce=exabgp, ExaBGP "
+                               "announces what 'lvsd exabgp' prints")
+    return AnnounceSettings(
+        mode=mode, interface=g.get("announceinterface", ""), rise=float(g.get("announcerise", 2)),
+        fall=float(g.get("announcefall", 0)), fallback=g.get("announcefallback", False),
+        withdrawwait=float(g.get("withdrawwait", 5)), attributes=g.get("announceattributes", ""))

@@ -1,0 +1,1 @@
+"""Active-active directors behind ECMP routers: which VIPs to announce, and tables every director builds alike."""
