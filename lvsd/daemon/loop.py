@@ -167,6 +167,7 @@ class Daemon:
         self.telemetry.sync(self.sync.running)
         self.routes.configure(self.loaded.config)
         await self.announce(repair=True)
+        self.telemetry.mh_tables(self.loaded.config, self.kernel.actual)
         self.publish(())  # a pass changes no real's state, only (perhaps) degraded
 
     async def announce(self, *, repair: bool = False) -> None:

@@ -13,12 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from lvsd import metrics
 from lvsd.checks.base import CheckResult
-from lvsd.config.model import MemberKey, RealServer, VirtualService
+from lvsd.config.model import Config, MemberKey, RealServer, VirtualService
 from lvsd.daemon import systemd
+from lvsd.ecmp import maglev
 from lvsd.ecmp.announce import Route
 from lvsd.health import Health, TransitionKind
 from lvsd.ipvs.sync import STATES, SyncDaemon, SyncStep
-from lvsd.ipvs.table import Op
+from lvsd.ipvs.table import Op, Table
 from lvsd.loaded import LoadedConfig
 
 
@@ -71,6 +72,14 @@ class Telemetry:
             self.registry.gauge("lvsd_route_announced", 1.0 if r.announced else 0.0, (("prefix", r.prefix),))
             self.registry.gauge("lvsd_route_servable", 1.0 if r.servable else 0.0, (("prefix", r.prefix),))
         self.registry.gauge("lvsd_sysctl_problems", float(len(warnings)))
+
+    def mh_tables(self, config: Config, table: Table) -> None:
+        """Per mh service: 1 while its table differs from what a fresh director would build (lvsd.ecmp.maglev)."""
+        self.registry.gauges["lvsd_mh_drift"].clear()
+        for v in config.virtuals:
+            if v.scheduler == "mh" and v.key in table.services:
+                drifted = bool(maglev.drift(v, table.dests_of(v.key)))
+                self.registry.gauge("lvsd_mh_drift", 1.0 if drifted else 0.0, (("virtual", v.ident),))
 
     def reload(self, ok: bool) -> None:
         self.registry.inc("lvsd_config_reloads_total", (("result", "ok" if ok else "error"),))

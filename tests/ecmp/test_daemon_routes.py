@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from lvsd import control
+from lvsd.cli.status import print_status
+from lvsd.daemon.status import Snapshot
 from lvsd.config.loader import load
 from lvsd.daemon.routes import RouteKeeper
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
@@ -66,7 +68,8 @@ async def test_routes_follow_health_with_rise_and_fall(tmp_path: Path, servers: 
     assert text.count("Announce 198.51.100.1/32") == 2
 
 
-async def test_leave_join_and_a_stop_withdraw_first(tmp_path: Path, servers: list[Switchable]) -> None:
+async def test_leave_join_and_a_stop_withdraw_first(tmp_path: Path, servers: list[Switchable],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     cfg = config(tmp_path, servers, "announce=exabgp\nannouncerise=0\nwithdrawwait=1")
     sock = str(tmp_path / "lvsd.sock")
     d, task = await start_daemon(cfg, control_path=sock)
@@ -76,6 +79,9 @@ async def test_leave_join_and_a_stop_withdraw_first(tmp_path: Path, servers: lis
         assert time.monotonic() - t0 >= 1.0  # the answer comes once the routers had withdrawwait
         assert answer == {"ok": True, "withdrawn": [PREFIX], "waited": 1.0}
         assert route(d)["announced"] is False and d.snapshot().as_json()["announce"]["held"] == "leave"
+        print_status(Snapshot.from_json(d.snapshot().as_json()))
+        out = capsys.readouterr().out
+        assert "announce: exabgp, held withdrawn (leave)" in out and "198.51.100.1/32" in out and "withdrawn" in out
         routes = await asyncio.to_thread(control.ask, sock, "routes")
         assert routes["lines"] == [] and routes["mode"] == "exabgp"
         assert (await asyncio.to_thread(control.ask, sock, "join")) == {"ok": True, "announced": [PREFIX]}
