@@ -20,9 +20,9 @@ import pytest
 
 from lvsd import control
 from lvsd.cli.status import print_status
-from lvsd.daemon.status import Snapshot
 from lvsd.config.loader import load
 from lvsd.daemon.routes import RouteKeeper
+from lvsd.daemon.status import Snapshot
 from lvsd.ipvs.table import Dest, Service, ServiceKey, Table
 from tests.support.daemon import daemon_config, http_virtual, start_daemon, stop_daemon
 from tests.support.switchable import Switchable
