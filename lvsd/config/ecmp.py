@@ -18,10 +18,10 @@ VIP's host route only while it can serve it (:class:`~lvsd.config.model.Announce
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from lvsd.config.model import ANNOUNCE_MODES, AnnounceSettings
+from lvsd.config.model import ANNOUNCE_MODES, AnnounceSettings, VirtualService
 from lvsd.config.values import Field
 
 _IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}", re.ASCII)
@@ -90,3 +90,21 @@ def announce_settings(g: Globals, error: Report) -> AnnounceSettings | None:
         mode=mode, interface=g.get("announceinterface", ""), rise=float(g.get("announcerise", 2)),
         fall=float(g.get("announcefall", 0)), fallback=g.get("announcefallback", False),
         withdrawwait=float(g.get("withdrawwait", 5)), attributes=g.get("announceattributes", ""))
+
+
+def ecmp_warnings(virtuals: Iterable[VirtualService], announce: AnnounceSettings | None) -> list[tuple[int, int, str]]:
+    """(line, col, message) for the virtual services whose settings defeat what active-active needs."""
+    out = []
+    for v in virtuals:
+        if v.where is None:
+            continue
+        flags = (v.schedflags or "").split(",")
+        if v.scheduler == "mh" and v.quiescent and v.fallback is None and "mh-fallback" not in flags:
+            out.append((v.where.line, v.where.col, "scheduler=mh with quiescent=yes and no mh-fallback: a new flow "
+                        "hashed to a failed real server is dropped until it is back (schedflags=mh-fallback, or "
+                        "quiescent=no, sends it to another)"))
+        if announce is not None and v.ip is not None and v.scheduler not in ("mh", "sh"):
+            out.append((v.where.line, v.where.col, f"announce with scheduler={v.scheduler}: a flow the routers move "
+                        "to this director from another goes to any real server and breaks; scheduler=mh sends it "
+                        "to the same one on every director (docs/ecmp.md)"))
+    return out

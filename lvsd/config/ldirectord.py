@@ -40,7 +40,7 @@ from typing import Any
 
 from lvsd.config.addresses import FallbackSpec, Names, RealSpec, VirtualSpec, parse_virtual
 from lvsd.config.directives import DEPRECATED, DIRECTIVES, SERVICE_PORTS, Block
-from lvsd.config.ecmp import announce_settings
+from lvsd.config.ecmp import announce_settings, ecmp_warnings
 from lvsd.config.errors import ConfigError
 from lvsd.config.lexer import Statement, scan
 from lvsd.config.model import (
@@ -227,6 +227,9 @@ class _Reader:
                 continue
             virtuals.append(virtual)
         execute = dict.fromkeys(s.value for s in g.lists.get("execute", []))
+        announce = announce_settings(g, self.src.error)
+        for line, col, message in ecmp_warnings(virtuals, announce):
+            self.src.warning(line, col, message)
         return Config(
             path=self.src.path, virtuals=tuple(virtuals),
             logfile=g.get("logfile", DEFAULT_LOGFILE),
@@ -242,7 +245,7 @@ class _Reader:
             smtp=g.get("smtp"),
             resyncinterval=float(g.get("resyncinterval")) if "resyncinterval" in g else None,
             sync=sync_settings(g, self.src.error), vrrptrackfile=g.get("vrrptrackfile"),
-            vrrp=vrrp_settings(g, self.src.error), announce=announce_settings(g, self.src.error),
+            vrrp=vrrp_settings(g, self.src.error), announce=announce,
         )
 
     def _build(self, blk: VirtualBlock) -> VirtualService | None:

@@ -37,3 +37,14 @@ def test_both_ways() -> None:
                       "announcefallback=yes", "withdrawwait=10", VIRTUAL, REAL, "\tscheduler=mh",
                       "\tschedflags=mh-port")))
     both_ways(load(cf("announce=exabgp", "announceattributes=med 100", VIRTUAL, REAL)))
+
+
+def test_warnings_for_settings_that_defeat_active_active() -> None:
+    from tests.config.helpers import warnings
+
+    assert warnings(cf("announce=exabgp", VIRTUAL, REAL, "\tscheduler=mh")) == []
+    (w,) = warnings(cf("announce=exabgp", VIRTUAL, REAL, "\tscheduler=wlc"))
+    assert w.startswith("2:9: announce with scheduler=wlc: a flow the routers move")
+    (w,) = warnings(cf(VIRTUAL, REAL, "\tscheduler=mh", "\tquiescent=yes"))
+    assert "no mh-fallback: a new flow hashed to a failed real server is dropped" in w
+    assert warnings(cf(VIRTUAL, REAL, "\tscheduler=mh", "\tquiescent=yes", "\tschedflags=mh-fallback")) == []
