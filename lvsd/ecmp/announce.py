@@ -10,7 +10,8 @@ otherwise.
 after the first round of checks) is taken at once, so a restarted lvsd keeps announcing what
 it announced; later a VIP must stay servable ``rise`` seconds before it is announced, and
 unservable ``fall`` seconds before it is withdrawn. :meth:`Announcer.hold` withdraws everything
-and keeps it withdrawn (a planned leave, a stop) until :meth:`Announcer.release`.
+and keeps it withdrawn (a planned leave, a stop) until :meth:`Announcer.release`, after which
+the next decision is immediate again (the operator's join; the checks never stopped).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class Announcer:
         self.held = reason
 
     def release(self) -> None:
+        """End a hold (``lvsd join``): the next decision is taken at once, as at start (health is current)."""
         self.held = None
+        self.decided = False
 
     def announced(self) -> list[str]:
         return [p for p, r in self.routes.items() if r.announced]

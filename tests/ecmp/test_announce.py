@@ -88,9 +88,13 @@ def test_hold_withdraws_everything_and_keeps_it_withdrawn_until_release() -> Non
     assert a.observe(UP, 1.0) == [RouteChange("withdraw", "198.51.100.1/32", "leave")]
     assert a.observe(UP, 100.0) == [] and a.announced() == []
     assert a.routes["198.51.100.1/32"].reason == "leave"
+    a.release()  # the operator's join: health is current (checks went on), so no rise to wait
+    assert [c.kind for c in a.observe(UP, 101.0)] == ["announce"]
+    a.hold("leave")
+    a.observe(UP, 102.0)
     a.release()
-    assert a.observe(UP, 101.0) == []  # back through rise: the operator's join does not skip health
-    assert [c.kind for c in a.observe(UP, 106.0)] == ["announce"]
+    assert a.observe(DOWN, 103.0) == [] and a.announced() == []  # ... and nothing unservable is announced
+    assert a.observe(UP, 104.0) == [] and a.next_due() == 109.0  # later changes have their hysteresis again
 
 
 def test_a_vip_that_left_the_config_is_withdrawn_and_forgotten() -> None:
