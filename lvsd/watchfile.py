@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+from lvsd.config.loader import read_regular
+
 
 class FileWatch:
     def __init__(self, path: str) -> None:
@@ -19,8 +21,8 @@ class FileWatch:
     def _read(self) -> tuple[tuple[int, int, int] | None, bytes | None]:
         try:
             st = os.stat(self.path)
-            with open(self.path, "rb") as f:
-                return (st.st_ino, st.st_size, st.st_mtime_ns), hashlib.sha256(f.read()).digest()
+            data = read_regular(self.path)  # a FIFO put in the file's place must not block the daemon
+            return (st.st_ino, st.st_size, st.st_mtime_ns), hashlib.sha256(data).digest()
         except OSError:
             return None, None
 

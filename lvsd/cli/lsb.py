@@ -100,7 +100,7 @@ def start(paths: Paths, opts: Options) -> int:
     if running:
         print(f"lvsd for {paths.config} is running with pid: {pid}")
         return exits.OK
-    if not os.path.isfile(paths.config):
+    if not os.path.exists(paths.config):
         sys.stderr.write(f"lvsd: config file {paths.config} not found\n")
         return exits.FAIL
     loaded = load_or_report(paths.config, warnings=False)

@@ -54,7 +54,9 @@ ANNOUNCE_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] =
     "announcerise": (_seconds, False),
     "announcefall": (_seconds, False),
     "announcefallback": (lambda f, b: f.yes_no(), False),
-    "withdrawwait": (_seconds, False),
+    # at most 50 s: a stop must end within lvsd stop's own wait (60 s) and systemd's TimeoutStopSec (90 s)
+    "withdrawwait": (lambda f, b: f.integer(minimum=0, maximum=50,
+                                            what="withdrawwait must be a whole number of seconds from 0 to 50"), False),
     "announceattributes": (_attributes, False),
 }
 NEEDS_ANNOUNCE = tuple(n for n in ANNOUNCE_DIRECTIVES if n != "announce")

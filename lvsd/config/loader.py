@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import stat
 from collections.abc import Callable, Iterator
 
 from lvsd.config import ldirectord, piranha, yaml_reader
@@ -50,12 +51,36 @@ def _fail(path: str, message: str, line: int = 0, col: int = 0, source: str = ""
                                    source=source)])
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory"))
+
+
+class NotRegularFile(OSError):
+    """The config path names something that is not a regular file (reading it could block forever)."""
+
+
+def read_regular(path: str) -> bytes:
+    """The bytes of the regular file at ``path``; never blocks on a FIFO or a device (NotRegularFile)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
+            raise NotRegularFile(f"it is {kind}, not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
+
+
 def load(path: str) -> Config:
     """Read and parse the config file at ``path``; raise ConfigError with every problem."""
     path = os.path.abspath(path)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)
+    except NotRegularFile as exc:
+        raise _fail(path, f"cannot read config file: {exc}") from None
     except FileNotFoundError:
         raise _fail(path, "config file not found") from None
     except IsADirectoryError:

@@ -48,3 +48,7 @@ def test_warnings_for_settings_that_defeat_active_active() -> None:
     (w,) = warnings(cf(VIRTUAL, REAL, "\tscheduler=mh", "\tquiescent=yes"))
     assert "no mh-fallback: a new flow hashed to a failed real server is dropped" in w
     assert warnings(cf(VIRTUAL, REAL, "\tscheduler=mh", "\tquiescent=yes", "\tschedflags=mh-fallback")) == []
+
+
+def test_withdrawwait_fits_in_a_stop() -> None:
+    assert "from 0 to 50" in error(cf("announce=exabgp", "withdrawwait=60", VIRTUAL, REAL))
