@@ -66,7 +66,7 @@ def read_regular(path: str) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
-            raise NotRegularFile(f"it is {kind}, not a regular file")
+            raise NotRegularFile(f"it is {kind}" + ("" if stat.S_ISDIR(st.st_mode) else ", not a regular file"))
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             return fh.read()
