@@ -37,8 +37,8 @@ def main() -> int:
             lab.build()
             lab.start_directors("lvsd", "mh")
             took = lab.wait_ready(timeout=90)
-            print(f"ecmp: 3 directors announce the VIP; router: {' | '.join(lab.route_text().splitlines())} "
-                  f"(ready in {took:.0f} s)", flush=True)
+            route = " ".join(lab.route_text().replace(" weight 1", "").split())
+            print(f"ecmp: 3 directors announce the VIP; router: {route} (ready in {took:.0f} s)", flush=True)
             failed = lab.measure("rs1 fails", lambda: lab.fail_real("rs1"), flows=FLOWS)
             show(failed)
             lab.restore_real("rs1")
