@@ -11,8 +11,10 @@ handlers and the check scheduler only enqueue events. The lifecycle:
    table; SIGHUP reloads as a transaction; a periodic resync re-reads the
    kernel and repairs drift; a kernel error is logged, marks the daemon
    degraded and is retried at the next resync, never fatal;
-4. on SIGTERM, purge the managed services if ``cleanstop`` says so; on
-   SIGUSR2 (``lvsd restart``) leave the table for the next daemon to adopt.
+4. on SIGTERM, withdraw the VIPs announced to ECMP routers and wait
+   ``withdrawwait`` (:mod:`lvsd.daemon.routes`), then purge the managed
+   services if ``cleanstop`` says so; on SIGUSR2 (``lvsd restart``) leave the
+   table (and the announcements) for the next daemon to adopt.
 
 The kernel side is :mod:`lvsd.daemon.kernel`; what is mailed and run on the
 side, :mod:`lvsd.daemon.alert_routing`; the numbers, :mod:`lvsd.daemon.telemetry`.
@@ -98,7 +100,8 @@ class Daemon:
         self._next_watchdog = 0.0
         self._next_poll = 0.0
         self.track = TrackFile()  # lvsd's health for keepalived's VRRP (vrrptrackfile)
-        self.routes = RouteKeeper()  # the VIPs announced to ECMP routers (announce=)
+        self.routes = RouteKeeper(lambda: (self.loaded.config, self.kernel.actual), self.clock,  # announce=
+                                  on_update=lambda k: self.telemetry.routes(k.announcer.routes.values(), k.warnings))
         self.routes.configure(self.loaded.config)
         self.configure_log()
 
@@ -166,16 +169,9 @@ class Daemon:
         await self.sync.converge(self.loaded.config.sync)
         self.telemetry.sync(self.sync.running)
         self.routes.configure(self.loaded.config)
-        await self.announce(repair=True)
+        await self.routes.announce(repair=True)
         self.telemetry.mh_tables(self.loaded.config, self.kernel.actual)
         self.publish(())  # a pass changes no real's state, only (perhaps) degraded
-
-    async def announce(self, *, repair: bool = False) -> None:
-        """Announce or withdraw the VIPs as the table serves them (on a full pass, also repair the speaker's side)."""
-        await self.routes.update(self.loaded.config, self.kernel.actual, self.clock.monotonic())
-        if repair:
-            await self.routes.converge()
-        self.telemetry.routes(self.routes.announcer.routes.values(), self.routes.warnings)
 
     def adopt(self, keys: list[MemberKey]) -> None:
         members = self.loaded.members
@@ -281,28 +277,8 @@ class Daemon:
         if cmd == "routes":
             return {"ok": True, **self.routes.view(self.clock.monotonic())}
         if cmd in ("leave", "join"):
-            return await self.leave() if cmd == "leave" else await self.join()
+            return await self.routes.leave() if cmd == "leave" else await self.routes.join()
         return {"ok": False, "error": f"unknown command {cmd!r} (expected status, reload, vrrp, routes, leave or join)"}
-
-    async def leave(self, reason: str = "leave") -> dict[str, Any]:
-        """A planned leave: withdraw every VIP, wait ``withdrawwait`` for the routers to move the flows, answer."""
-        s = self.routes.settings
-        if s is None:
-            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
-        was = self.routes.announcer.announced()
-        self.routes.announcer.hold(reason)
-        await self.announce()
-        if was:
-            self.log.info("route.leave", msg=f"Withdrew {', '.join(was)}; waiting {s.withdrawwait:g} s for the routers")
-            await self.clock.sleep(s.withdrawwait)
-        return {"ok": True, "withdrawn": was, "waited": s.withdrawwait if was else 0.0}
-
-    async def join(self) -> dict[str, Any]:
-        if self.routes.settings is None:
-            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
-        self.routes.announcer.release()
-        await self.announce()
-        return {"ok": True, "announced": self.routes.announcer.announced()}
 
     async def follow_vrrp(self, state: str) -> dict[str, Any]:
         """keepalived's VRRP says this node is now ``state`` (MASTER, BACKUP, FAULT, STOP, in any case)."""
@@ -345,7 +321,7 @@ class Daemon:
             await self.resync()
         due = self.routes.next_due()
         if due is not None and now >= due:
-            await self.announce()  # a rise or fall has run its time
+            await self.routes.announce()  # a rise or fall has run its time
             due = self.routes.next_due()
         deadlines = [self.kernel.next_resync, self._next_poll, *self.alerts.resend.values()]
         if due is not None:
@@ -370,7 +346,7 @@ class Daemon:
         self.status = "stopping"
         systemd.stopping()
         if ev.clean:  # withdraw first and let the routers move the flows; a handover (restart) keeps announcing
-            await self.leave("stop")
+            await self.routes.leave("stop")
         if self.fallbackcommand_at_stop and ev.clean:
             self.alerts.fallback_commands(self.health, stopping=True)
         await self.stop(ev.signame, ev.clean)
@@ -453,5 +429,5 @@ class Daemon:
                 steps += plan_virtual(v, self.health, self.kernel.actual)
         await self.kernel.apply(steps, interval=self._resync_period())
         self.alerts.fallback_commands(self.health)
-        await self.announce()
+        await self.routes.announce()
         self.publish(changed)

@@ -10,17 +10,22 @@ every change, logs each announce and withdraw, and carries it out by the configu
   again, so a failed or undone edit is repaired (a failure is logged and marks the keeper
   degraded, never stops the checks).
 
-It also reads the sysctls ECMP needs (:mod:`lvsd.ecmp.sysctls`) at every full pass.
+:meth:`RouteKeeper.leave` (``lvsd leave``, and a clean stop) withdraws everything and waits
+``withdrawwait`` for the routers; :meth:`RouteKeeper.join` ends the hold. It also reads the
+sysctls ECMP needs (:mod:`lvsd.ecmp.sysctls`) at every full pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from lvsd import log
 from lvsd.config.model import AnnounceSettings, Config
+from lvsd.daemon.clock import Clock, SystemClock
 from lvsd.ecmp import sysctls
 from lvsd.ecmp.announce import Announcer, RouteChange, exabgp_line, servable
 from lvsd.ipvs.table import Table
@@ -29,8 +34,16 @@ SYSCTL_ROOT = Path("/proc/sys/net/ipv4/vs")
 IP_TIMEOUT = 5.0
 
 
+State = Callable[[], tuple[Config, Table]]  # the running config and the kernel table as cached
+
+
 class RouteKeeper:
-    def __init__(self, *, sysctl_root: Path | None = None, ip: str = "ip") -> None:
+    def __init__(self, state: State | None = None, clock: Clock | None = None, *,
+                 on_update: Callable[[RouteKeeper], None] | None = None, sysctl_root: Path | None = None,
+                 ip: str = "ip") -> None:
+        self.state = state or (lambda: (Config(path="/"), Table()))
+        self.clock: Clock = clock or SystemClock()
+        self.on_update = on_update or (lambda keeper: None)
         self.settings: AnnounceSettings | None = None
         self.announcer = Announcer()
         self.sysctl_root = sysctl_root or SYSCTL_ROOT
@@ -67,6 +80,36 @@ class RouteKeeper:
 
     def next_due(self) -> float | None:
         return self.announcer.next_due() if self.settings is not None else None
+
+    # -- what the owner loop and the control socket ask ----------------------
+
+    async def announce(self, *, repair: bool = False) -> None:
+        """Announce or withdraw the VIPs as the table serves them (on a full pass, also repair the speaker's side)."""
+        config, table = self.state()
+        await self.update(config, table, self.clock.monotonic())
+        if repair:
+            await self.converge()
+        self.on_update(self)
+
+    async def leave(self, reason: str = "leave") -> dict[str, Any]:
+        """A planned leave: withdraw every VIP, wait ``withdrawwait`` for the routers to move the flows, answer."""
+        s = self.settings
+        if s is None:
+            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
+        was = self.announcer.announced()
+        self.announcer.hold(reason)
+        await self.announce()
+        if was:
+            self.log.info("route.leave", msg=f"Withdrew {', '.join(was)}; waiting {s.withdrawwait:g} s for the routers")
+            await self.clock.sleep(s.withdrawwait)
+        return {"ok": True, "withdrawn": was, "waited": s.withdrawwait if was else 0.0}
+
+    async def join(self) -> dict[str, Any]:
+        if self.settings is None:
+            return {"ok": False, "error": "this director announces nothing (no announce= in its config)"}
+        self.announcer.release()
+        await self.announce()
+        return {"ok": True, "announced": self.announcer.announced()}
 
     # -- changes --------------------------------------------------------------
 

@@ -106,7 +106,7 @@ async def test_a_handover_keeps_announcing_and_a_director_without_announce_refus
     plain.write_text(daemon_config(tmp_path, http_virtual([servers[0].port])))
     d, task = await start_daemon(plain)
     try:
-        assert (await d.leave())["ok"] is False and d.snapshot().as_json()["announce"] is None
+        assert (await d.routes.leave())["ok"] is False and d.snapshot().as_json()["announce"] is None
     finally:
         await stop_daemon(d, task)
 

@@ -8,7 +8,7 @@ step runs on fresh flows and counts the established ones that broke and the ones
 moved to another director.
 
 Under ``mh`` a real server failure breaks only that server's flows, a real server added breaks
-none, a planned leave (``lvsd leave``: withdraw, wait, then stop) and a kill of a director
+none, a planned leave (``lvsd leave``: withdraw, wait, stay withdrawn) and a kill of a director
 break none although the router moves many flows. The same planned leave under ``wlc`` (the
 scheduler switched by a reload, in the same run) breaks most of the flows moved: the
 comparison that shows the test can fail. The full set, both schedulers, each step both ways:
