@@ -84,6 +84,7 @@ virtual=198.51.100.1:83
 	real=203.0.113.11:83 gate
 	scheduler=mh
 	schedflags=mh-port
+	quiescent=yes
 	checktype=on
 
 virtual=198.51.100.1:84
@@ -163,7 +164,8 @@ FEATURES: dict[str, tuple[str, list[str]]] = {
          "-a -t [2001:db8::1]:80 -r [2001:db8::12]:8080 -m -w 1"],
     ),
     **{
-        f"scheduler {s}": (f"-A -t 198.51.100.1:{1000 + i} -s {s}",
+        # mh with quiescent=no (the default): lvsd adds mh-fallback (lvsd.reconcile.mh_fallback, docs/ecmp.md)
+        f"scheduler {s}": (f"-A -t 198.51.100.1:{1000 + i} -s {s}" + (" -b mh-fallback" if s == "mh" else ""),
                            [f"-a -t 198.51.100.1:{1000 + i} -r 203.0.113.11:{1000 + i} -m -w 1"])
         for i, s in enumerate(SCHEDULERS)
     },
