@@ -225,7 +225,9 @@ def test_directors_started_in_different_orders_map_every_flow_alike(directors: d
     b.reload()
     b.wait_weights(all_up)  # rs4 appended to the config and added by a reload
     b.handover()  # a restart mid-way: the new daemon adopts the table, changes nothing
-    time.sleep(3)
+    deadline = time.monotonic() + 30
+    while not b.fingerprint() and time.monotonic() < deadline:  # its control socket answers once it runs
+        time.sleep(0.5)
     b.wait_weights(all_up)
     assert c.weights() == all_up  # the same weights everywhere ...
 
