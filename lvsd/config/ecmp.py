@@ -19,21 +19,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
 
 from lvsd.config.model import ANNOUNCE_MODES, AnnounceSettings, VirtualService
+from lvsd.config.pair import Globals, Report, interface_name
 from lvsd.config.values import Field
 
-_IFNAME = re.compile(r"[A-Za-z0-9_.:@-]{1,15}", re.ASCII)
 _ATTRIBUTES = re.compile(r"[A-Za-z0-9 _.:,\[\]-]+", re.ASCII)
-
-
-def _interface(f: Field, _: object) -> str:
-    token = f.token()
-    if not _IFNAME.fullmatch(token):
-        raise f.problem(f"{f.name} must be a network interface name (at most 15 characters), not {token!r}")
-    f.tail(len(token), after=token)
-    return token
 
 
 def _seconds(f: Field, _: object) -> int:
@@ -50,7 +41,7 @@ def _attributes(f: Field, _: object) -> str:
 
 ANNOUNCE_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] = {  # name: (reader, may repeat)
     "announce": (lambda f, b: f.word(ANNOUNCE_MODES, what="announce"), False),
-    "announceinterface": (_interface, False),
+    "announceinterface": (interface_name, False),
     "announcerise": (_seconds, False),
     "announcefall": (_seconds, False),
     "announcefallback": (lambda f, b: f.yes_no(), False),
@@ -60,16 +51,6 @@ ANNOUNCE_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] =
     "announceattributes": (_attributes, False),
 }
 NEEDS_ANNOUNCE = tuple(n for n in ANNOUNCE_DIRECTIVES if n != "announce")
-
-
-class Globals(Protocol):
-    values: dict[str, Any]
-
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def __contains__(self, key: str) -> bool: ...
-
-
-Report = Callable[[int, int, str], None]  # an error at (line, col)
 
 
 def announce_settings(g: Globals, error: Report) -> AnnounceSettings | None:

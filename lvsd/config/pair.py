@@ -78,7 +78,8 @@ SYNC_ROLES = ("both", "master", "backup", "vrrp")
 SYNC_DIRECTIVES = ("syncrole", "syncid", "syncmaxlen", "syncgroup", "syncport", "syncttl")  # need syncinterface
 
 
-def _interface(f: Field, _: object) -> str:
+def interface_name(f: Field, _: object) -> str:
+    """A network interface name (the pair's and the announce directives share it)."""
     token = f.token()
     if not _IFNAME.fullmatch(token):
         raise f.problem(f"{f.name} must be a network interface name (at most 15 characters), not {token!r}")
@@ -100,7 +101,7 @@ def _syncgroup(f: Field, _: object) -> str:
 
 PAIR_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] = {  # name: (reader, may repeat)
     # the kernel's connection sync daemons
-    "syncinterface": (_interface, False),
+    "syncinterface": (interface_name, False),
     "syncrole": (lambda f, b: f.word(SYNC_ROLES, what="syncrole"), False),
     "syncid": (lambda f, b: f.integer(minimum=0, maximum=255), False),
     "syncmaxlen": (lambda f, b: f.integer(minimum=1, maximum=65507), False),
@@ -109,7 +110,7 @@ PAIR_DIRECTIVES: dict[str, tuple[Callable[[Field, object], object], bool]] = {  
     "syncttl": (lambda f, b: f.integer(minimum=1, maximum=255), False),
     "vrrptrackfile": (_absolute, False),  # unserved virtual services, for keepalived's track_file
     # what `lvsd keepalived` writes into each node's VRRP configuration
-    "vrrpinterface": (_interface, False),
+    "vrrpinterface": (interface_name, False),
     "vrrpid": (lambda f, b: f.integer(minimum=1, maximum=255), False),
     "vrrpadvert": (_advert, False),
     "vrrpwarmup": (lambda f, b: f.integer(minimum=0, maximum=3600), False),
